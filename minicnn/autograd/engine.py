@@ -1,0 +1,83 @@
+"""Backpropagation: walk the recorded graph from the loss back to the leaves.
+
+`backward(root, grad)` orders the graph's nodes so that every node comes
+after all nodes that use its outputs (reverse topological order), then calls
+each node's `Function.backward` once, with the summed gradients of its
+outputs. Both walks are iterative, so a 1000-layer network needs no deep
+Python recursion. Leaves (tensors created by the user with
+`requires_grad=True`) accumulate into `.grad`, as in PyTorch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .function import Node, no_grad, unbroadcast
+
+
+def _topological_order(root: Node) -> list[Node]:
+    """Nodes reachable from `root`, each listed after every node it feeds into."""
+    order, visited = [], {id(root)}
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for t in node.inputs:
+            child = t._node if t is not None else None
+            if child is not None and id(child) not in visited:
+                visited.add(id(child))
+                stack.append((child, False))
+    order.reverse()  # root first, leaves' producers last
+    return order
+
+
+def _accumulate(store: dict, key, grad: np.ndarray):
+    store[key] = grad if key not in store else store[key] + grad
+
+
+def _add_to_leaf(tensor, grad: np.ndarray):
+    from .tensor import Tensor
+
+    if tensor.grad is None:
+        tensor.grad = Tensor(np.array(grad, dtype=tensor.dtype, copy=True))
+    else:
+        tensor.grad.data += grad
+
+
+def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Propagate `grad` (d loss / d root) to every leaf that requires grad."""
+    if root._node is None:  # a leaf: d root / d root = 1
+        _add_to_leaf(root, grad)
+        return
+    pending: dict = {}  # (id(node), output index) -> summed gradient
+    _accumulate(pending, (id(root._node), root._index), grad)
+    with no_grad():
+        for node in _topological_order(root._node):
+            grads_out = [pending.pop((id(node), i), None) for i in range(len(node.outputs))]
+            if all(g is None for g in grads_out):
+                continue
+            grads_out = [np.zeros(s, d) if g is None else g for g, (s, d) in zip(grads_out, node.outputs)]
+            grads_in = node.function.backward(node.ctx, *grads_out)
+            if not isinstance(grads_in, tuple):
+                grads_in = (grads_in,)
+            if len(grads_in) < len(node.inputs):
+                raise RuntimeError(
+                    f"{node.function.__name__}.backward returned {len(grads_in)} gradients, "
+                    f"expected one per forward argument ({len(node.inputs)}); return None for "
+                    "arguments without a gradient")
+            for tensor, g in zip(node.inputs, grads_in):
+                if tensor is None or g is None or not tensor.requires_grad:
+                    continue
+                g = unbroadcast(np.asarray(g), tensor.shape)
+                if g.dtype != tensor.dtype:
+                    g = g.astype(tensor.dtype)
+                if tensor._node is None:
+                    _add_to_leaf(tensor, g)
+                else:
+                    if tensor._retains_grad:
+                        _add_to_leaf(tensor, g)
+                    _accumulate(pending, (id(tensor._node), tensor._index), g)
+            if not retain_graph:
+                node.ctx._saved = None

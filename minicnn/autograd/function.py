@@ -1,0 +1,135 @@
+"""`Function`: the base class of every differentiable operation.
+
+An op is a subclass with two static methods side by side:
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):          # arrays in, array out
+            ctx.save_for_backward(a, b)
+            return a * b
+        @staticmethod
+        def backward(ctx, grad):         # d(loss)/d(out) in, d(loss)/d(input) out
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a
+
+`Mul.apply(x, y)` unwraps Tensor arguments to their arrays, runs `forward`,
+wraps the result in a Tensor and, when any input requires grad, records the
+node (`grad_fn`) that `Tensor.backward` later visits. This is the shape of
+`torch.autograd.Function`, except that `forward`/`backward` see plain arrays:
+the kernels below them never meet a Tensor.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return getattr(_state, "grad_enabled", True)
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    previous = is_grad_enabled()
+    _state.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+def no_grad():
+    """Context manager (and decorator) that records no graph, like `torch.no_grad()`."""
+    return _grad_mode(False)
+
+
+def enable_grad():
+    """Context manager that turns graph recording back on inside `no_grad()`."""
+    return _grad_mode(True)
+
+
+class Context:
+    """What `forward` hands to `backward`: saved arrays plus any attribute."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: its saved arrays were "
+                "freed after the first backward. Pass retain_graph=True to the first backward().")
+        return self._saved
+
+
+class Node:
+    """One recorded application of a Function: the graph edge list of a Tensor."""
+
+    __slots__ = ("function", "ctx", "inputs", "outputs", "__weakref__")
+
+    def __init__(self, function, ctx, inputs, outputs):
+        self.function = function   # the Function subclass
+        self.ctx = ctx
+        self.inputs = inputs       # tuple of Tensor-or-None, one per forward argument
+        self.outputs = outputs     # tuple of (shape, dtype), one per output
+
+    def name(self) -> str:
+        return f"{self.function.__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+class Function:
+    """Base class of autograd operations; see the module docstring."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise TypeError("a Function subclass must define a static forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise TypeError("a Function subclass must define a static backward(ctx, *grad_outputs)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        is_tensor = [isinstance(a, Tensor) for a in args]
+        needs = tuple(t and a.requires_grad for t, a in zip(is_tensor, args))
+        record = is_grad_enabled() and any(needs)
+        ctx = Context(needs)
+        arrays = [a.data if t else a for t, a in zip(is_tensor, args)]
+        with no_grad():
+            out = cls.forward(ctx, *arrays, **kwargs)
+        many = isinstance(out, tuple)
+        outs = out if many else (out,)
+        node = None
+        if record:
+            inputs = tuple(a if t else None for t, a in zip(is_tensor, args))
+            node = Node(cls, ctx, inputs, tuple((o.shape, o.dtype) for o in outs))
+        tensors = tuple(Tensor(o, requires_grad=record, _node=node, _index=i) for i, o in enumerate(outs))
+        return tensors if many else tensors[0]
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `grad` over the axes that broadcasting added or stretched, giving `shape`."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)

@@ -1,0 +1,87 @@
+"""Losses: cross_entropy (integer class targets) and mse_loss."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function, Tensor
+
+
+def _reduce(values, reduction: str):
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    if reduction == "none":
+        return values
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+class CrossEntropy(Function):
+    """Softmax + negative log-likelihood in one node: the gradient is softmax - target."""
+
+    @staticmethod
+    def forward(ctx, logits, target, reduction, label_smoothing):
+        n, c = logits.shape
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        q = np.full((n, c), label_smoothing / c, dtype=logits.dtype)   # the target distribution
+        q[np.arange(n), target] += 1 - label_smoothing
+        losses = -(q * log_p).sum(axis=1)
+        ctx.save_for_backward(log_p, q)
+        ctx.reduction = reduction
+        if reduction == "mean":
+            return np.asarray(losses.mean(), logits.dtype)
+        if reduction == "sum":
+            return np.asarray(losses.sum(), logits.dtype)
+        return losses
+
+    @staticmethod
+    def backward(ctx, g):
+        log_p, q = ctx.saved_tensors
+        grad = np.exp(log_p) - q
+        if ctx.reduction == "mean":
+            grad *= g / len(q)
+        elif ctx.reduction == "sum":
+            grad *= g
+        else:
+            grad *= g[:, None]
+        return grad, None, None, None
+
+
+def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float = 0.0):
+    """Cross-entropy between logits `input` (N, C) and integer class `target` (N,).
+
+    Same numbers as torch.nn.functional.cross_entropy, label smoothing included.
+    """
+    target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if input.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {input.shape}")
+    n, c = input.shape
+    if target_array.shape != (n,) or target_array.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy expects integer class targets of shape ({n},), got "
+                         f"shape {target_array.shape} and dtype {target_array.dtype}")
+    if n and (target_array.min() < 0 or target_array.max() >= c):
+        raise ValueError(f"cross_entropy: target classes must lie in 0..{c - 1}, got values "
+                         f"{target_array.min()}..{target_array.max()}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
+    return CrossEntropy.apply(input, target_array, reduction, label_smoothing)
+
+
+def nll_loss(input, target, reduction: str = "mean"):
+    """Negative log-likelihood of log-probabilities `input` (N, C) at integer `target` (N,)."""
+    target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
+    picked = input[np.arange(len(target_array)), target_array]
+    return _reduce(-picked, reduction)
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    """Mean (or sum) of squared differences; shapes must match."""
+    if not isinstance(target, Tensor):
+        target = Tensor(np.asarray(target, dtype=input.dtype))
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
+    diff = input - target
+    return _reduce(diff * diff, reduction)
