@@ -1,0 +1,19 @@
+"""CPU kernels: Numba-compiled pure functions on NumPy arrays (NCHW, float32 or float64).
+
+Numba's OpenMP threading layer and a multi-threaded OpenBLAS slow each other down 2-3x when a
+kernel alternates between them (as im2col + GEMM does), so Numba's ``workqueue`` layer is selected
+here, unless the NUMBA_THREADING_LAYER environment variable chooses one. Thread counts follow
+``numba.set_num_threads`` (Numba loops) and threadpoolctl (BLAS).
+"""
+import os
+
+import numba
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
+from .conv import (conv2d_backward, conv2d_bias_grad, conv2d_forward, conv2d_input_grad,  # noqa: E402
+                   conv2d_weight_grad, release_buffers)
+from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,  # noqa: E402
+                   adaptive_max_pool2d_backward, adaptive_max_pool2d_forward, avg_pool2d_backward,
+                   avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)

@@ -1,0 +1,126 @@
+"""The Numba convolution kernels against the NumPy reference, the adjoint identities and the
+output-size rule."""
+import numpy as np
+import pytest
+from conv_cases import conv_args, conv_arrays, conv_problems
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minicnn.kernels import cpu, reference
+from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
+
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=25)
+@given(problem=conv_problems(), bias=st.booleans())
+def test_conv_kernels_match_reference(dtype, problem, bias):
+    x, w, b = conv_arrays(problem, dtype, bias=bias)
+    args = conv_args(problem)
+    y = cpu.conv2d_forward(x, w, b, *args)
+    assert y.dtype == dtype
+    assert y.shape[2:] == conv_output_size(x.shape[2:], w.shape[2:], *args[:3])
+    np.testing.assert_allclose(y, reference.conv2d_forward(x, w, b, *args), **TOL[dtype])
+
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = cpu.conv2d_backward(x, w, gy, *args)
+    assert gx.dtype == gw.dtype == gb.dtype == dtype
+    np.testing.assert_allclose(gx, reference.conv2d_input_grad(gy, w, x.shape, *args), **TOL[dtype])
+    np.testing.assert_allclose(gw, reference.conv2d_weight_grad(x, gy, w.shape, *args), **TOL[dtype])
+    np.testing.assert_allclose(gb, reference.conv2d_bias_grad(gy), **TOL[dtype])
+    np.testing.assert_array_equal(cpu.conv2d_input_grad(gy, w, x.shape, *args), gx)
+    np.testing.assert_array_equal(cpu.conv2d_weight_grad(x, gy, w.shape, *args), gw)
+    np.testing.assert_allclose(cpu.conv2d_bias_grad(gy), gb, **TOL[dtype])
+
+
+@given(problem=conv_problems())
+def test_backward_computes_only_what_is_asked(problem):
+    x, w, _ = conv_arrays(problem, np.float64)
+    gy = np.ones(cpu.conv2d_forward(x, w, None, *conv_args(problem)).shape)
+    gx, gw, gb = cpu.conv2d_backward(x, w, gy, *conv_args(problem), needs=(False, True, False))
+    assert gx is None and gb is None and gw.shape == w.shape
+
+
+@given(problem=conv_problems())
+def test_adjoint_identities(problem):
+    """<conv(x, w), y> = <x, input_grad(y, w)> = <w, weight_grad(x, y)>: the backward kernels are
+    the transposes of the forward one, in x and in w."""
+    x, w, _ = conv_arrays(problem, np.float64)
+    args = conv_args(problem)
+    y = cpu.conv2d_forward(x, w, None, *args)
+    v = np.random.default_rng(2).standard_normal(y.shape)
+    lhs = np.vdot(y, v)
+    np.testing.assert_allclose(np.vdot(x, cpu.conv2d_input_grad(v, w, x.shape, *args)), lhs, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.vdot(w, cpu.conv2d_weight_grad(x, v, w.shape, *args)), lhs, rtol=1e-9, atol=1e-9)
+
+
+def test_known_values():
+    """A 3x3 box filter with padding 1 counts each pixel's in-bounds neighbours."""
+    x = np.ones((1, 1, 3, 4))
+    w = np.ones((1, 1, 3, 3))
+    y = cpu.conv2d_forward(x, w, np.array([0.5]), (1, 1), (1, 1), (1, 1), 1)
+    np.testing.assert_array_equal(y[0, 0], [[4.5, 6.5, 6.5, 4.5], [6.5, 9.5, 9.5, 6.5], [4.5, 6.5, 6.5, 4.5]])
+
+
+def test_depthwise_is_per_channel():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((4, 1, 3, 3))
+    y = cpu.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 4)
+    for c in range(4):
+        alone = cpu.conv2d_forward(x[:, c:c + 1], w[c:c + 1], None, (1, 1), (1, 1), (1, 1), 1)
+        np.testing.assert_allclose(y[:, c:c + 1], alone, rtol=1e-12)
+
+
+def test_non_contiguous_inputs_are_accepted():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 2, 8)).transpose(2, 1, 3, 0)     # (2, 3, 8, 5), not contiguous
+    w = rng.standard_normal((4, 3, 2, 2))
+    np.testing.assert_allclose(cpu.conv2d_forward(x, w, None, (1, 1), (0, 0), (1, 1), 1),
+                               reference.conv2d_forward(x, w, None, (1, 1), (0, 0), (1, 1), 1), rtol=1e-12)
+
+
+@given(n_in=st.integers(1, 64), k=st.integers(1, 9), s=st.integers(1, 4), p=st.integers(0, 4),
+       d=st.integers(1, 3))
+def test_conv_output_size_rule(n_in, k, s, p, d):
+    span = n_in + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        with pytest.raises(ValueError, match="n_out = floor"):
+            conv_output_size(n_in, k, s, p, d)
+    else:
+        n_out = conv_output_size(n_in, k, s, p, d)
+        assert n_out == span // s + 1 >= 1
+        if d == 1:
+            assert n_out == (n_in + 2 * p - k) // s + 1        # the lecture's rule
+        # the last window fits in the padded input, one more would not
+        assert (n_out - 1) * s + d * (k - 1) + 1 <= n_in + 2 * p < n_out * s + d * (k - 1) + 1
+
+
+def test_conv_output_size_examples_and_pairs():
+    assert conv_output_size(32, 5) == 28                         # LeNet-5 C1
+    assert conv_output_size(224, 11, 4, 2) == 55                 # AlexNet conv1
+    assert conv_output_size((32, 28), (5, 3), padding=(1, 0)) == (30, 26)
+    with pytest.raises(ValueError, match=r"3 \+ 2\*0 = 3"):
+        conv_output_size(3, 5)
+    with pytest.raises(TypeError):
+        pair(1.5, "stride")
+
+
+@given(n_in=st.integers(1, 40), k=st.integers(1, 6), s=st.integers(1, 4), d=st.integers(1, 2),
+       data=st.data())
+def test_pool_output_size_ceil_mode(n_in, k, s, d, data):
+    p = data.draw(st.integers(0, k // 2))
+    if n_in + 2 * p < d * (k - 1) + 1:
+        return
+    floor_out = pool_output_size(n_in, k, s, p, d, ceil_mode=False)
+    ceil_out = pool_output_size(n_in, k, s, p, d, ceil_mode=True)
+    assert floor_out <= ceil_out <= floor_out + 1
+    assert (ceil_out - 1) * s < n_in + p                         # the last window starts in the input
+    assert pool_output_size(n_in, k) == conv_output_size(n_in, k, k)
+
+
+def test_same_padding():
+    assert same_padding(3) == (1, 1)
+    assert same_padding(4) == (1, 2)
+    assert same_padding(3, dilation=2) == (2, 2)

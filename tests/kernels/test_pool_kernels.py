@@ -1,0 +1,104 @@
+"""The Numba pooling kernels against the NumPy reference; -inf padding, ties, adjoints."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pool_cases import pool_problems
+
+from minicnn.kernels import cpu, reference
+from minicnn.kernels.shape_rules import pool_output_size
+
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def _max_args(p):
+    return p["kernel"], p["stride"], p["padding"], p["dilation"], p["ceil_mode"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=25)
+@given(problem=pool_problems())
+def test_max_pool_matches_reference(dtype, problem):
+    x = np.random.default_rng(0).standard_normal(problem["x_shape"]).astype(dtype)
+    y, idx = cpu.max_pool2d_forward(x, *_max_args(problem))
+    y_ref, idx_ref = reference.max_pool2d_forward(x, *_max_args(problem))
+    assert y.dtype == dtype and idx.dtype == np.int64
+    assert y.shape[2:] == pool_output_size(x.shape[2:], *_max_args(problem))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(cpu.max_pool2d_backward(gy, idx, x.shape),
+                               reference.max_pool2d_backward(gy, idx_ref, x.shape), **TOL[dtype])
+
+
+@given(problem=pool_problems())
+def test_max_pool_pads_with_minus_infinity(problem):
+    """All inputs negative: zero padding would show up as 0 in the output; -inf padding never does."""
+    x = -1.0 - np.random.default_rng(0).random(problem["x_shape"])
+    y, _ = cpu.max_pool2d_forward(x, *_max_args(problem))
+    assert np.all(y < 0) or not np.all(np.isfinite(y))        # -inf only where a window saw no pixel
+    assert np.all(np.isin(y[np.isfinite(y)], x))
+
+
+def test_max_pool_tie_goes_to_first_position():
+    x = np.zeros((1, 1, 4, 4))
+    y, idx = cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 2], [8, 10]])   # the top-left of each window
+    gx = cpu.max_pool2d_backward(np.ones_like(y), idx, x.shape)
+    np.testing.assert_array_equal(gx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+
+
+def test_max_pool_nan_propagates():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = np.nan
+    y, _ = cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert np.isnan(y[0, 0, 0, 0]) and not np.isnan(y[0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=25)
+@given(problem=pool_problems(dilation=False), count_include_pad=st.booleans(),
+       divisor_override=st.sampled_from([None, None, 3]))
+def test_avg_pool_matches_reference(dtype, problem, count_include_pad, divisor_override):
+    x = np.random.default_rng(0).standard_normal(problem["x_shape"]).astype(dtype)
+    args = (problem["kernel"], problem["stride"], problem["padding"], problem["ceil_mode"],
+            count_include_pad, divisor_override)
+    y = cpu.avg_pool2d_forward(x, *args)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, reference.avg_pool2d_forward(x, *args), **TOL[dtype])
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    gx = cpu.avg_pool2d_backward(gy, x.shape, *args)
+    np.testing.assert_allclose(gx, reference.avg_pool2d_backward(gy, x.shape, *args), **TOL[dtype])
+    if dtype == np.float64:                   # average pooling is linear: backward is its transpose
+        np.testing.assert_allclose(np.vdot(y, gy), np.vdot(x, gx), rtol=1e-10)
+
+
+def test_avg_pool_divisor_rules():
+    x = np.ones((1, 1, 2, 2))
+    args = ((2, 2), (2, 2), (1, 1), False)
+    np.testing.assert_array_equal(cpu.avg_pool2d_forward(x, *args, True)[0, 0], [[0.25, 0.25], [0.25, 0.25]])
+    np.testing.assert_array_equal(cpu.avg_pool2d_forward(x, *args, False)[0, 0], [[1, 1], [1, 1]])
+    np.testing.assert_array_equal(cpu.avg_pool2d_forward(x, *args, True, 2)[0, 0], [[0.5, 0.5], [0.5, 0.5]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(shape=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
+       out=st.tuples(st.integers(1, 6), st.integers(1, 6)))
+def test_adaptive_pools_match_reference(dtype, shape, out):
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    y = cpu.adaptive_avg_pool2d_forward(x, out)
+    np.testing.assert_allclose(y, reference.adaptive_avg_pool2d_forward(x, out), **TOL[dtype])
+    gy = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(cpu.adaptive_avg_pool2d_backward(gy, x.shape),
+                               reference.adaptive_avg_pool2d_backward(gy, x.shape), **TOL[dtype])
+    ym, idx = cpu.adaptive_max_pool2d_forward(x, out)
+    ym_ref, idx_ref = reference.adaptive_max_pool2d_forward(x, out)
+    np.testing.assert_array_equal(ym, ym_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    np.testing.assert_allclose(cpu.adaptive_max_pool2d_backward(gy, idx, x.shape),
+                               reference.adaptive_max_pool2d_backward(gy, idx_ref, x.shape), **TOL[dtype])
+
+
+def test_global_average_pooling():
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 7))
+    np.testing.assert_allclose(cpu.adaptive_avg_pool2d_forward(x, (1, 1))[:, :, 0, 0], x.mean(axis=(2, 3)))
