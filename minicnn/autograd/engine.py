@@ -16,18 +16,23 @@ from .function import Node, no_grad, unbroadcast
 
 def _topological_order(root: Node) -> list[Node]:
     """Nodes reachable from `root`, each listed after every node it feeds into."""
-    order, visited = [], {id(root)}
+    # A node is marked visited when it is expanded, not when it is pushed: a node pushed
+    # early (as a direct input of the root) but also reachable through a longer path must
+    # still be finished after every node on that path.
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             child = t._node if t is not None else None
             if child is not None and id(child) not in visited:
-                visited.add(id(child))
                 stack.append((child, False))
     order.reverse()  # root first, leaves' producers last
     return order
@@ -58,6 +63,10 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             grads_out = [pending.pop((id(node), i), None) for i in range(len(node.outputs))]
             if all(g is None for g in grads_out):
                 continue
+            if node.ctx._saved is None:  # freed by an earlier backward without retain_graph
+                raise RuntimeError(
+                    f"Trying to backward through the graph a second time ({node.name()} was already "
+                    "used and freed). Pass retain_graph=True to the first backward() to keep it.")
             grads_out = [np.zeros(s, d) if g is None else g for g, (s, d) in zip(grads_out, node.outputs)]
             grads_in = node.function.backward(node.ctx, *grads_out)
             if not isinstance(grads_in, tuple):
@@ -70,7 +79,13 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
             for tensor, g in zip(node.inputs, grads_in):
                 if tensor is None or g is None or not tensor.requires_grad:
                     continue
-                g = unbroadcast(np.asarray(g), tensor.shape)
+                try:
+                    g = unbroadcast(np.asarray(g), tensor.shape)
+                except (ValueError, IndexError):
+                    raise RuntimeError(
+                        f"{node.function.__name__}.backward returned a gradient of shape {np.shape(g)} "
+                        f"for an input of shape {tensor.shape}; a gradient must have the input's shape "
+                        "(or a shape that broadcasts to it)") from None
                 if g.dtype != tensor.dtype:
                     g = g.astype(tensor.dtype)
                 if tensor._node is None:

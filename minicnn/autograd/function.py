@@ -84,7 +84,7 @@ class Node:
         self.outputs = outputs     # tuple of (shape, dtype), one per output
 
     def name(self) -> str:
-        return f"{self.function.__name__}Backward"
+        return f"{self.function.__name__}Backward0"  # PyTorch's spelling, e.g. MulBackward0
 
     def __repr__(self):
         return f"<{self.name()}>"

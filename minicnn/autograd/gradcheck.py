@@ -68,23 +68,22 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     for i, analytic in zip(checked, analytics):
         x = inputs[i]
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: nudging it nudges x
         with no_grad():
-            for k in range(flat.size):
-                original = flat[k]
-                flat[k] = original + eps
+            for k in np.ndindex(x.shape):  # index x.data itself: works for non-contiguous arrays too
+                original = x.data[k]
+                x.data[k] = original + eps
                 plus = weighted_sum(_outputs(fn, inputs))
-                flat[k] = original - eps
+                x.data[k] = original - eps
                 minus = weighted_sum(_outputs(fn, inputs))
-                flat[k] = original
-                numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+                x.data[k] = original
+                numeric[k] = (plus - minus) / (2 * eps)
         error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if np.any(error > 0):
             worst = np.unravel_index(int(np.argmax(error)), x.shape)
             message = (f"gradcheck failed for input {i} (shape {x.shape}) at element {tuple(int(j) for j in worst)}: "
                        f"analytic {analytic[worst]:.8g}, numeric {numeric[worst]:.8g} "
                        f"(tolerance atol={atol} + rtol={rtol} * |numeric|); "
-                       f"{int(np.sum(error > 0))} of {x.size} elements disagree")
+                       f"{int(np.sum(error > 0))} of {x.numel()} elements disagree")
             if raise_exception:
                 raise GradcheckError(message)
             return False

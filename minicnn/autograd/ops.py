@@ -127,11 +127,11 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a          # treat vectors as 1xK / Kx1 matrices
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
+        g2 = g                                          # restore the axes the vectors dropped:
+        if b.ndim == 1:                                 # b's last axis first, so a 0-d g (vector @ vector)
+            g2 = np.expand_dims(g2, -1)                 # becomes (1, 1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = g2 @ np.swapaxes(b2, -1, -2)
         gb = np.swapaxes(a2, -1, -2) @ g2
         if a.ndim == 1:

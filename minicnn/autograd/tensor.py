@@ -162,7 +162,10 @@ class Tensor:
         engine.backward(self, grad, retain_graph=retain_graph)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        finite = self.data[np.isfinite(self.data)] if self.dtype.kind == "f" else self.data
+        fixed = self.dtype.kind == "f" and np.any(finite != np.round(finite))  # 1.5000 as torch; 2. stays 2.
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4,
+                               floatmode="fixed" if fixed else "maxprec")
         extras = []
         if self.dtype not in (np.float32, np.int64) and self.dtype.kind != "b":
             extras.append(f"dtype={self.dtype}")
