@@ -14,3 +14,5 @@ float64 = "float64"
 int64 = "int64"
 
 __version__ = "0.1.0"
+
+from . import functional, nn, optim  # noqa: E402  (the layers need the names above)
