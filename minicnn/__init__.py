@@ -15,4 +15,5 @@ int64 = "int64"
 
 __version__ = "0.1.0"
 
-from . import functional, nn, optim  # noqa: E402  (the layers need the names above)
+from . import data, functional, nn, optim  # noqa: E402  (the layers need the names above)
+from .io import CheckpointError, load, save  # noqa: E402
