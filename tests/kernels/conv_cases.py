@@ -34,3 +34,9 @@ def conv_arrays(problem, dtype, seed=0, bias=True):
 def conv_args(problem):
     """(stride, padding, dilation, groups), the trailing arguments of every conv kernel."""
     return problem["stride"], problem["padding"], problem["dilation"], problem["groups"]
+
+
+def transposed_size(in_hw, kernel, stride, padding, dilation, output_padding):
+    """(Ho, Wo) of conv_transpose2d: (H - 1) s - 2p + d(k - 1) + output_padding + 1 per axis."""
+    return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                 for n, k, s, p, d, op in zip(in_hw, kernel, stride, padding, dilation, output_padding))

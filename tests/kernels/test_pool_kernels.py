@@ -1,7 +1,7 @@
 """The Numba pooling kernels against the NumPy reference; -inf padding, ties, adjoints."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pool_cases import pool_problems
 
@@ -16,7 +16,6 @@ def _max_args(p):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=25)
 @given(problem=pool_problems())
 def test_max_pool_matches_reference(dtype, problem):
     x = np.random.default_rng(0).standard_normal(problem["x_shape"]).astype(dtype)
@@ -56,7 +55,6 @@ def test_max_pool_nan_propagates():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=25)
 @given(problem=pool_problems(dilation=False), count_include_pad=st.booleans(),
        divisor_override=st.sampled_from([None, None, 3]))
 def test_avg_pool_matches_reference(dtype, problem, count_include_pad, divisor_override):
