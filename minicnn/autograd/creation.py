@@ -68,6 +68,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along an existing axis (e.g. channels of Inception branches: dim=1)."""
     tensors = _lift_all(tensors)
     ndim = tensors[0].ndim
+    if any(t.ndim == 0 for t in tensors):
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack() to make "
+                         "a new axis")
     for i, t in enumerate(tensors):
         if t.ndim != ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, tensors[0].shape))
                                  if k != dim % ndim):

@@ -113,7 +113,7 @@ class Function:
         with no_grad():
             out = cls.forward(ctx, *arrays, **kwargs)
         many = isinstance(out, tuple)
-        outs = out if many else (out,)
+        outs = tuple(o if isinstance(o, np.ndarray) else np.asarray(o) for o in (out if many else (out,)))
         node = None
         if record:
             inputs = tuple(a if t else None for t, a in zip(is_tensor, args))

@@ -87,6 +87,8 @@ class Pow(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         p = a.dtype.type(ctx.p)
+        if p == 0:  # x ** 0 is constant; avoid 0 * inf at x = 0
+            return np.zeros_like(g), None
         return g * p * a ** (p - 1), None
 
 
@@ -119,6 +121,12 @@ class MatMul(Function):
                 f"matmul: shapes {a.shape} and {b.shape} do not fit: the last dimension of the first "
                 f"({a.shape[-1]}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} dimension "
                 f"of the second ({b.shape[-2 if b.ndim > 1 else 0]})")
+        if a.ndim > 2 and b.ndim > 2:
+            try:
+                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            except ValueError:
+                raise ValueError(f"matmul: batch dimensions {a.shape[:-2]} of {a.shape} and {b.shape[:-2]} of "
+                                 f"{b.shape} do not broadcast (each pair must be equal or 1)") from None
         ctx.save_for_backward(a, b)
         return a @ b
 

@@ -109,7 +109,9 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         if not self.is_leaf:
             raise RuntimeError("requires_grad_() can only change leaf tensors; use detach() first")
-        Tensor.__init__(self, self.data, requires_grad)
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"only floating point tensors can require gradients, got dtype {self.dtype}")
+        self.requires_grad = bool(requires_grad)  # .grad is kept, as in PyTorch
         return self
 
     def retain_grad(self) -> None:

@@ -9,10 +9,13 @@ from ..autograd import Function
 class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
-        if x.shape[-1] != weight.shape[1]:
+        if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
             raise ValueError(
-                f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
+                f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but the weight "
                 f"{weight.shape} expects in_features={weight.shape[1]}")
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias has shape {bias.shape}, expected ({weight.shape[0]},) "
+                             f"(one per output feature of the weight {weight.shape})")
         ctx.save_for_backward(x, weight)
         y = x @ weight.T
         if bias is not None:

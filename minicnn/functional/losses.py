@@ -48,23 +48,29 @@ class CrossEntropy(Function):
         return grad, None, None, None
 
 
+def _class_targets(name: str, input, target, reduction: str) -> np.ndarray:
+    """Check (N, C) scores against integer targets (N,) in 0..C-1; return the targets as an array."""
+    target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if input.ndim != 2:
+        raise ValueError(f"{name} expects input of shape (N, C), got {input.shape}")
+    n, c = input.shape
+    if target_array.shape != (n,) or target_array.dtype.kind not in "iu":
+        raise ValueError(f"{name} expects integer class targets of shape ({n},), got "
+                         f"shape {target_array.shape} and dtype {target_array.dtype}")
+    if n and (target_array.min() < 0 or target_array.max() >= c):
+        raise ValueError(f"{name}: target classes must lie in 0..{c - 1}, got values "
+                         f"{target_array.min()}..{target_array.max()}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return target_array
+
+
 def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float = 0.0):
     """Cross-entropy between logits `input` (N, C) and integer class `target` (N,).
 
     Same numbers as torch.nn.functional.cross_entropy, label smoothing included.
     """
-    target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
-    if input.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {input.shape}")
-    n, c = input.shape
-    if target_array.shape != (n,) or target_array.dtype.kind not in "iu":
-        raise ValueError(f"cross_entropy expects integer class targets of shape ({n},), got "
-                         f"shape {target_array.shape} and dtype {target_array.dtype}")
-    if n and (target_array.min() < 0 or target_array.max() >= c):
-        raise ValueError(f"cross_entropy: target classes must lie in 0..{c - 1}, got values "
-                         f"{target_array.min()}..{target_array.max()}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    target_array = _class_targets("cross_entropy", input, target, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
     return CrossEntropy.apply(input, target_array, reduction, label_smoothing)
@@ -72,7 +78,7 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
 
 def nll_loss(input, target, reduction: str = "mean"):
     """Negative log-likelihood of log-probabilities `input` (N, C) at integer `target` (N,)."""
-    target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
+    target_array = _class_targets("nll_loss", input, target, reduction)
     picked = input[np.arange(len(target_array)), target_array]
     return _reduce(-picked, reduction)
 

@@ -72,6 +72,21 @@ class ModuleList(Module):
     def forward(self, *args):
         raise TypeError("ModuleList is not callable: iterate over it and call its modules")
 
+    def __repr__(self):
+        """Like PyTorch: runs of identical entries print once, as `(0-2): 3 x Linear(...)`."""
+        if not self._modules:
+            return "ModuleList()"
+        runs = []  # [first index, last index, repr]
+        for i, m in enumerate(self._modules.values()):
+            r = repr(m)
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [(f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + r.replace("\n", "\n  ")
+                 for a, b, r in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class ModuleDict(Module):
     """A dict of modules whose parameters the parent Module registers."""

@@ -112,6 +112,9 @@ class Module:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: {name!r} must be a Module (e.g. nn.ReLU(), not F.relu), "
+                            f"got {type(module).__name__}")
         self._modules[name] = module
 
     # ------------------------------------------------------------- traversal
@@ -295,6 +298,8 @@ class Module:
             body = repr(module).replace("\n", "\n  ")
             lines.append(f"({name}): {body}")
         main = type(self).__name__ + "("
-        if not self._modules:
-            return main + "\n  ".join(lines) + ")"
+        if not lines:
+            return main + ")"
+        if len(lines) == 1 and not self._modules:
+            return main + lines[0] + ")"
         return main + "\n  " + "\n  ".join(lines) + "\n)"
