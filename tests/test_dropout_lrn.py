@@ -6,6 +6,8 @@ from hypothesis import given, strategies as st
 import minicnn as mc
 import minicnn.functional as F
 import minicnn.nn as nn
+from minicnn.kernels import reference_norm as ref
+from minicnn.kernels.cpu import batchnorm as fast
 
 
 def _t64(a):
@@ -99,6 +101,22 @@ def test_lrn_matches_the_formula(size):
     x = np.random.default_rng(size).standard_normal((2, 6, 3, 2)) * 3
     got = F.local_response_norm(mc.tensor(x, dtype=np.float64), size, alpha=0.3, beta=0.75, k=2.0)
     np.testing.assert_allclose(got.numpy(), lrn_loops(x, size, 0.3, 0.75, 2.0), rtol=1e-12)
+
+
+@given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 5), st.integers(1, 9),
+       st.sampled_from([np.float32, np.float64]), st.integers(0, 1000))
+def test_lrn_kernels_match_reference(n, c, length, size, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c, length)) * 3).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    y, d = fast.local_response_norm_forward(x, size, 0.4, 0.75, 1.5)
+    y_ref, d_ref = ref.local_response_norm_forward(x, size, 0.4, 0.75, 1.5)
+    assert y.dtype == d.dtype == dtype
+    np.testing.assert_allclose(y, y_ref, **tol)
+    np.testing.assert_allclose(d, d_ref, **tol)
+    np.testing.assert_allclose(fast.local_response_norm_backward(gy, x, d, size, 0.4, 0.75),
+                               ref.local_response_norm_backward(gy, x, d_ref, size, 0.4, 0.75), **tol)
 
 
 @pytest.mark.parametrize("size", [2, 3, 5])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..kernels import reference_norm
 from ..kernels.cpu import batchnorm as kernels
 
 
@@ -76,7 +75,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 class LocalResponseNorm(Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        y, d = reference_norm.local_response_norm_forward(x, size, alpha, beta, k)
+        y, d = kernels.local_response_norm_forward(x, size, alpha, beta, k)
         ctx.save_for_backward(x, d)
         ctx.args = (size, alpha, beta)
         return y
@@ -84,7 +83,7 @@ class LocalResponseNorm(Function):
     @staticmethod
     def backward(ctx, gy):
         x, d = ctx.saved_tensors
-        return reference_norm.local_response_norm_backward(gy, x, d, *ctx.args), None, None, None, None
+        return kernels.local_response_norm_backward(gy, x, d, *ctx.args), None, None, None, None
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):

@@ -1,11 +1,10 @@
-"""Plain NumPy versions of the normalization kernels.
+"""Plain NumPy versions of the normalization kernels in minicnn.kernels.cpu.batchnorm.
 
-Batch norm: the same names and signatures as minicnn.kernels.cpu.batchnorm, written with whole-array
-NumPy so each formula can be read off directly; tests hold the Numba kernels to these.
+The same names and signatures, written with whole-array NumPy so each formula can be read off
+directly; tests hold the Numba kernels to these.
 
-Local response normalization (AlexNet's LRN, PyTorch's formula) lives only here: its one non-trivial
-step, a sum over a window of neighbouring channels, is `size` shifted array additions, which NumPy
-already does at full speed, so it needs no Numba kernel. For x (N, C, *), n = size:
+Local response normalization (AlexNet's LRN, PyTorch's formula) for x (N, C, *), n = size; the sum
+over a window of neighbouring channels is `size` shifted array additions:
 
     S_c  = sum of x_{c'}^2 for c' in [c - n//2, c + (n-1)//2]   (channels outside 0..C-1 count as 0)
     D_c  = k + alpha / n * S_c

@@ -12,7 +12,8 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-from .batchnorm import batch_norm_backward, batch_norm_forward, batch_norm_stats  # noqa: E402
+from .batchnorm import (batch_norm_backward, batch_norm_forward, batch_norm_stats,  # noqa: E402
+                        local_response_norm_backward, local_response_norm_forward)
 from .conv import (conv2d_backward, conv2d_bias_grad, conv2d_forward, conv2d_input_grad,  # noqa: E402
                    conv2d_weight_grad, release_buffers)
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,  # noqa: E402

@@ -1,4 +1,6 @@
-"""Batch normalization on the CPU: one Numba task per channel (prange over C).
+"""Batch normalization (and, at the end, local response normalization) on the CPU, with Numba.
+
+Batch norm runs one task per channel (prange over C).
 
 Every statistic of batch norm is per channel c, over the M = N * (H*W) values of that channel:
 
@@ -124,3 +126,83 @@ def batch_norm_backward(gy, x, mean, invstd, weight, training):
     _backward(gy3, x3, mean.astype(np.float64), invstd.astype(np.float64),
               weight.astype(np.float64), bool(training), gx, gweight, gbias)
     return gx.reshape(x.shape), gweight, gbias
+
+
+# ------------------------------------------------------- local response normalization
+# The other per-channel normalization (AlexNet's LRN). For x (N, C, *) and n = size:
+#     d_c = k + alpha/n * sum of x_{c'}^2 over c' in [c - n//2, c + (n-1)//2]  (zero outside 0..C-1)
+#     y_c = x_c * d_c^(-beta)
+#     gx_j = gy_j * d_j^(-beta) - 2 alpha beta / n * x_j * sum over c' in [j - (n-1)//2, j + n//2]
+#            of t_c',   t_c = gy_c * x_c * d_c^(-beta-1)
+# The window sum slides along the channels as a running sum (add the channel entering the window,
+# subtract the one leaving), in float64, one image per task.
+
+@njit(parallel=True, cache=True)
+def _lrn_forward(x, size, alpha, beta, k, y, d):
+    n_img, c, l = x.shape
+    before, after = size // 2, (size - 1) // 2
+    coef = alpha / size
+    for i in prange(n_img):
+        acc = np.zeros(l)
+        for ch in range(min(after, c)):
+            for j in range(l):
+                v = np.float64(x[i, ch, j])
+                acc[j] += v * v
+        for ch in range(c):
+            enter, leave = ch + after, ch - before - 1
+            if enter < c:
+                for j in range(l):
+                    v = np.float64(x[i, enter, j])
+                    acc[j] += v * v
+            if leave >= 0:
+                for j in range(l):
+                    v = np.float64(x[i, leave, j])
+                    acc[j] -= v * v
+            for j in range(l):
+                dd = k + coef * acc[j]
+                d[i, ch, j] = dd
+                y[i, ch, j] = x[i, ch, j] * dd ** -beta
+
+
+@njit(parallel=True, cache=True)
+def _lrn_backward(gy, x, d, size, alpha, beta, t, gx):
+    n_img, c, l = x.shape
+    before, after = size // 2, (size - 1) // 2     # the mirrored window: [j - after, j + before]
+    coef = 2.0 * alpha * beta / size
+    for i in prange(n_img):
+        for ch in range(c):
+            for j in range(l):
+                scale = np.float64(d[i, ch, j]) ** -beta
+                t[i, ch, j] = gy[i, ch, j] * x[i, ch, j] * scale / d[i, ch, j]
+                gx[i, ch, j] = gy[i, ch, j] * scale
+        acc = np.zeros(l)
+        for ch in range(min(before, c)):
+            for j in range(l):
+                acc[j] += t[i, ch, j]
+        for ch in range(c):
+            enter, leave = ch + before, ch - after - 1
+            if enter < c:
+                for j in range(l):
+                    acc[j] += t[i, enter, j]
+            if leave >= 0:
+                for j in range(l):
+                    acc[j] -= t[i, leave, j]
+            for j in range(l):
+                gx[i, ch, j] -= coef * x[i, ch, j] * acc[j]
+
+
+def local_response_norm_forward(x, size, alpha, beta, k):
+    """(y, d) for x (N, C, *): y = x * d^(-beta); d (x's dtype) is what the backward pass needs."""
+    x3 = _as_ncl(x)
+    y, d = np.empty_like(x3), np.empty_like(x3)
+    _lrn_forward(x3, int(size), float(alpha), float(beta), float(k), y, d)
+    return y.reshape(x.shape), d.reshape(x.shape)
+
+
+def local_response_norm_backward(gy, x, d, size, alpha, beta):
+    """gx of local_response_norm_forward, given its d."""
+    x3 = _as_ncl(x)
+    t, gx = np.empty_like(x3), np.empty_like(x3)
+    _lrn_backward(_as_ncl(gy.astype(x.dtype, copy=False)), x3, _as_ncl(d), int(size), float(alpha),
+                  float(beta), t, gx)
+    return gx.reshape(x.shape)
