@@ -271,3 +271,12 @@ def test_user_function_gradient_is_unbroadcast_and_cast_by_the_engine():
     AddBias.apply(x, b).sum().backward()
     assert b.grad.shape == (3,) and b.grad.dtype == np.float32
     np.testing.assert_array_equal(b.grad.numpy(), [4, 4, 4])
+
+
+def test_pow_with_an_array_exponent_differentiates_both_sides():
+    x = mc.tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
+    y = x ** np.array([2.0, 3.0])
+    np.testing.assert_allclose(y.numpy(), [4, 27])
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4, 27])
+    assert mc.gradcheck(lambda t: t ** mc.tensor([0.5, -1.0], dtype=np.float64), [x])

@@ -299,3 +299,24 @@ def test_linear_init_distribution_matches_torch():
         bound = 1 / np.sqrt(50)
         assert np.abs(p.numpy()).max() <= bound and np.abs(q).max() <= bound
         assert abs(p.numpy().std() - q.std()) < 0.15 * bound
+
+
+@pytest.mark.parametrize("name, param", [("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None),
+                                         ("leaky_relu", None), ("leaky_relu", 0.2), ("conv2d", None)])
+def test_init_gains_match_torch(name, param):
+    assert nn.init.calculate_gain(name, param) == pytest.approx(torch.nn.init.calculate_gain(name, param))
+
+
+@pytest.mark.parametrize("name, kwargs", [("kaiming_uniform_", {}), ("kaiming_normal_", {"nonlinearity": "relu"}),
+                                          ("kaiming_uniform_", {"a": 5 ** 0.5}), ("xavier_uniform_", {}),
+                                          ("xavier_normal_", {"gain": 2.0}),
+                                          ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"})])
+def test_init_spread_matches_torch(name, kwargs):
+    """Conv-shaped weights (fan_in = in * kh * kw): same standard deviation as torch's init."""
+    ours = nn.Parameter(np.empty((64, 32, 3, 3), np.float32))
+    theirs = torch.empty(64, 32, 3, 3)
+    getattr(nn.init, name)(ours, **kwargs)
+    getattr(torch.nn.init, name)(theirs, **kwargs)
+    assert ours.numpy().std() == pytest.approx(theirs.std().item(), rel=0.03)
+    if name.endswith("uniform_"):
+        assert np.abs(ours.numpy()).max() <= np.abs(theirs.numpy()).max() * 1.01 + 1e-6

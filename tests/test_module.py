@@ -176,7 +176,8 @@ def test_load_state_dict_casts_float64_arrays_to_the_parameter_dtype():
 
 def test_load_state_dict_missing_and_unexpected_keys():
     lin = nn.Linear(3, 2)
-    with pytest.raises(RuntimeError, match=r'(?s)Error\(s\) in loading state_dict for Linear.*Missing key\(s\).*"bias"'):
+    with pytest.raises(RuntimeError,
+                       match=r'(?s)Error\(s\) in loading state_dict for Linear.*Missing key\(s\).*"bias"'):
         lin.load_state_dict({"weight": np.zeros((2, 3))})
     with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "extra"'):
         lin.load_state_dict({"weight": np.zeros((2, 3)), "bias": np.zeros(2), "extra": np.zeros(1)})
@@ -316,3 +317,8 @@ def test_linear_default_init_matches_pytorch_bound(fan_in, fan_out):
     sorted_w = np.sort(w.ravel())
     cdf = (sorted_w + bound) / (2 * bound)
     assert np.abs(cdf - np.arange(1, n + 1) / n).max() < 1.63 / math.sqrt(n) + 1 / n   # 1% level
+
+
+def test_dir_lists_parameters_and_submodules_for_tab_completion():
+    names = dir(Net())
+    assert {"features", "heads", "scale", "steps", "forward", "note"} <= set(names)

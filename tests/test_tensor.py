@@ -238,3 +238,32 @@ def test_casts():
     assert x.long().dtype == np.int64 and x.to("cpu") is x
     x.double().sum().backward()
     assert x.grad.dtype == np.float32
+
+
+# ------------------------------------------------------------------- bad input
+def test_matmul_shape_errors_name_the_rule():
+    with pytest.raises(ValueError,
+                       match=r"matmul: shapes \(2, 3\) and \(2, 3\) do not fit.*\(3\).*second-to-last.*\(2\)"):
+        mc.zeros(2, 3) @ mc.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4,\).*only dimension"):
+        mc.zeros(2, 3) @ mc.zeros(4)
+    with pytest.raises(ValueError, match=r"batch dimensions \(2,\).*\(3,\).*do not broadcast"):
+        mc.zeros(2, 2, 3) @ mc.zeros(3, 3, 4)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        mc.tensor(2.0) @ mc.zeros(2)
+
+
+def test_shape_op_errors():
+    x = mc.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"shape \(4, 2\) is invalid for input of shape \(2, 3\) \(6 elements\)"):
+        x.reshape(4, 2)
+    with pytest.raises(ValueError, match=r"permute: dims \(0, 0\) are not a permutation of the 2 axes"):
+        x.permute(0, 0)
+    with pytest.raises(ValueError, match=r"cat along dim 0: tensor 1 has shape \(3, 2\).*\(2, 3\)"):
+        mc.cat([x, mc.zeros(3, 2)])
+    with pytest.raises(ValueError, match="zero-dimensional"):
+        mc.cat([mc.tensor(1.0), mc.tensor(2.0)])
+    with pytest.raises(ValueError, match=r"stack expects tensors of equal shape: tensor 1 has \(3, 2\)"):
+        mc.stack([x, mc.zeros(3, 2)])
+    with pytest.raises(ValueError, match="non-empty"):
+        mc.cat([])

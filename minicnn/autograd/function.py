@@ -12,6 +12,10 @@ An op is a subclass with two static methods side by side:
             a, b = ctx.saved_tensors
             return grad * b, grad * a
 
+`backward` must not modify its gradient arguments in place: one gradient
+array may be handed to several nodes (x + y passes the same one to both), and
+some are read-only broadcast views. Return new arrays instead.
+
 `Mul.apply(x, y)` unwraps Tensor arguments to their arrays, runs `forward`,
 wraps the result in a Tensor and, when any input requires grad, records the
 node (`grad_fn`) that `Tensor.backward` later visits. This is the shape of

@@ -346,7 +346,11 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         grad = np.zeros(ctx.shape, ctx.dtype)
-        np.add.at(grad, ctx.index, g)  # repeated indices add up
+        parts = ctx.index if isinstance(ctx.index, tuple) else (ctx.index,)
+        if all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in parts):
+            grad[ctx.index] = g            # basic indexing picks each element at most once
+        else:
+            np.add.at(grad, ctx.index, g)  # index arrays may repeat an element: its gradients add up
         return grad, None
 
 

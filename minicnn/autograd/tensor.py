@@ -226,8 +226,8 @@ class Tensor:
         return _ops.Neg.apply(self)
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            return _ops.PowTensor.apply(self, exponent)
+        if isinstance(exponent, Tensor) or np.ndim(exponent) > 0:
+            return _ops.PowTensor.apply(self, self._lift(exponent))
         return _ops.Pow.apply(self, float(exponent))
 
     def __rpow__(self, base):

@@ -94,6 +94,10 @@ class Module:
                 return d[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
+    def __dir__(self):
+        """Parameters, buffers and sub-modules too, so a REPL can tab-complete `model.fc1`."""
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
     def __delattr__(self, name):
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
