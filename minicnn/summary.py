@@ -140,13 +140,16 @@ def _depth(name: str) -> int:
     return 0 if not name else name.count(".") + 1
 
 
-def summary(model: nn.Module, input_shape, depth: int | None = None, dtype=np.float32) -> Summary:
+def summary(model: nn.Module, input_shape, depth: int | None = None, dtype=None) -> Summary:
     """Run one example of shape input_shape (no batch dimension, e.g. (1, 32, 32)) through model and
     tabulate its layers: name, type, output shape, parameters, MACs, with totals.
 
     depth=None lists every layer that holds no others; depth=1 lists the model's direct children
-    (e.g. GoogLeNet's inception3a as one row), with the parameters and MACs of everything inside."""
+    (e.g. GoogLeNet's inception3a as one row), with the parameters and MACs of everything inside.
+    dtype: of the example input; by default that of the model's first parameter (else float32)."""
     input_shape = tuple(int(n) for n in input_shape)
+    if dtype is None:
+        dtype = next((p.dtype for p in model.parameters()), np.float32)
     x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_shape).astype(dtype))
     try:
         records = trace(model, x, leaves_only=False)

@@ -46,6 +46,17 @@ def test_lenet_parameter_counts():
     assert count(lenet5(num_classes=5, in_channels=3)) == 61_706 + 2 * 6 * 25 - 5 * 85
 
 
+def test_zero_padding_layer():
+    pad = nn.ZeroPad2d(2)
+    y = pad(mc.ones(1, 1, 28, 28))
+    assert y.shape == (1, 1, 32, 32) and y.numpy().sum() == 28 * 28 and y.numpy()[0, 0, 0, 0] == 0
+    assert repr(pad) == "ZeroPad2d((2, 2, 2, 2))"
+    assert nn.ConstantPad2d((1, 0, 2, 0), 3.0)(mc.zeros(1, 1, 2, 2)).shape == (1, 1, 4, 3)
+    assert repr(nn.ConstantPad2d((1, 2, 3, 4), 0.5)) == "ConstantPad2d(padding=(1, 2, 3, 4), value=0.5)"
+    with pytest.raises(ValueError, match="left, right, top, bottom"):
+        nn.ZeroPad2d((1, 2))
+
+
 def test_lenet5_layers_follow_the_lecture_table():
     m = lenet5()
     assert [type(l).__name__ for l in m.features] == ["Conv2d", "Tanh", "AvgPool2d"] * 2 + ["Conv2d", "Tanh"]

@@ -52,6 +52,11 @@ def test_depth_groups_layers_and_keeps_totals():
     assert grouped.rows[3].output_shape == (1, 16, 32, 32)
 
 
+def test_float64_models_are_summarized_in_float64():
+    s = summary(nn.Conv2d(1, 2, 3).double(), (1, 5, 5))
+    assert s.activation_bytes == 2 * 3 * 3 * 8 and s.total_macs == 2 * 3 * 3 * 9
+
+
 def test_summary_leaves_the_model_alone():
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Dropout(0.5))
     model.train()
