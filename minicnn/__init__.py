@@ -17,3 +17,5 @@ __version__ = "0.1.0"
 
 from . import data, functional, nn, optim  # noqa: E402  (the layers need the names above)
 from .io import CheckpointError, load, save  # noqa: E402
+from . import models, viz  # noqa: E402
+from .summary import summary  # noqa: E402
