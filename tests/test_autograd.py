@@ -1,8 +1,11 @@
 """The engine: user-defined Functions, graph order, deep graphs, freeing, retain_graph, broadcasting."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minicnn as mc
+import minicnn.functional as F
 from minicnn.autograd import Function, Tensor
 
 
@@ -151,6 +154,46 @@ def test_diamond_with_many_paths():
     assert mc.gradcheck(f, [x])
 
 
+GRAPH_OPS = {   # each maps two (2, 3) tensors to a bounded (2, 3) tensor
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul_tanh": lambda a, b: F.tanh(a * b),
+    "sigmoid": lambda a, b: F.sigmoid(a) * b,
+    "mean_bcast": lambda a, b: a * 0.5 + b.mean(dim=0, keepdim=True),
+    "softmax": lambda a, b: F.softmax(a, dim=1) * b,
+    "matmul": lambda a, b: F.tanh((a @ b.T) @ a / 3),
+    "slice_cat": lambda a, b: mc.cat([a[:, :1], b[:, 1:]], dim=1),
+}
+
+
+@st.composite
+def random_graphs(draw):
+    """A random DAG: each node applies an op to two earlier values (inputs or nodes), so values are
+    reused along paths of different lengths (diamonds, shared sub-expressions)."""
+    n_inputs = draw(st.integers(1, 3))
+    program = []
+    for k in range(draw(st.integers(1, 10))):
+        available = n_inputs + k
+        program.append((draw(st.sampled_from(sorted(GRAPH_OPS))),
+                        draw(st.integers(0, available - 1)), draw(st.integers(0, available - 1))))
+    return n_inputs, program
+
+
+@given(graph=random_graphs(), seed=st.integers(0, 100))
+def test_random_graphs_with_shared_nodes(graph, seed):
+    n_inputs, program = graph
+
+    def run(*inputs):
+        values = list(inputs)
+        for op, i, j in program:
+            values.append(GRAPH_OPS[op](values[i], values[j]))
+        return mc.stack(values[n_inputs:])       # every node is an output, used or not
+
+    rng = np.random.default_rng(seed)
+    inputs = [mc.tensor(rng.uniform(-1, 1, (2, 3)), requires_grad=True) for _ in range(n_inputs)]
+    assert mc.gradcheck(run, inputs)
+
+
 def test_a_5000_deep_chain_needs_no_recursion():
     x = mc.tensor([1.0, 2.0], requires_grad=True, dtype=np.float64)
     y = x
@@ -280,3 +323,26 @@ def test_pow_with_an_array_exponent_differentiates_both_sides():
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [4, 27])
     assert mc.gradcheck(lambda t: t ** mc.tensor([0.5, -1.0], dtype=np.float64), [x])
+
+
+def test_integer_outputs_are_not_differentiable():
+    class MaxWithIndex(Function):
+        @staticmethod
+        def forward(ctx, a):
+            index = np.argmax(a, axis=1)
+            ctx.index, ctx.shape = index, a.shape
+            return np.take_along_axis(a, index[:, None], 1)[:, 0], index
+
+        @staticmethod
+        def backward(ctx, g, g_index):
+            grad = np.zeros(ctx.shape, g.dtype)
+            np.put_along_axis(grad, ctx.index[:, None], g[:, None], 1)
+            return grad
+
+    x = mc.tensor([[1.0, 3.0], [4.0, 2.0]], requires_grad=True)
+    out = MaxWithIndex.apply(x)
+    assert isinstance(out, tuple)
+    values, index = out
+    assert values.requires_grad and not index.requires_grad and index.grad_fn is None
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1], [1, 0]])

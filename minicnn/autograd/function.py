@@ -122,8 +122,11 @@ class Function:
         if record:
             inputs = tuple(a if t else None for t, a in zip(is_tensor, args))
             node = Node(cls, ctx, inputs, tuple((o.shape, o.dtype) for o in outs))
-        tensors = tuple(Tensor(o, requires_grad=record, _node=node, _index=i) for i, o in enumerate(outs))
-        return tensors if many else tensors[0]
+        tensors = []
+        for i, o in enumerate(outs):
+            grad = record and o.dtype.kind == "f"  # integer outputs (indices) are never differentiable
+            tensors.append(Tensor(o, requires_grad=grad, _node=node if grad else None, _index=i))
+        return tuple(tensors) if many else tensors[0]
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
