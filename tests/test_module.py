@@ -322,3 +322,15 @@ def test_linear_default_init_matches_pytorch_bound(fan_in, fan_out):
 def test_dir_lists_parameters_and_submodules_for_tab_completion():
     names = dir(Net())
     assert {"features", "heads", "scale", "steps", "forward", "note"} <= set(names)
+
+
+def test_train_calls_children_so_subclasses_can_override_it():
+    class FrozenInEval(nn.Module):
+        """A layer that stays in eval mode (e.g. frozen statistics in transfer learning)."""
+
+        def train(self, mode=True):
+            return super().train(False)
+
+    net = nn.Sequential(nn.Linear(2, 2), FrozenInEval())
+    net.train()
+    assert net.training and net[0].training and not net[1].training
