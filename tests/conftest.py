@@ -4,6 +4,22 @@ HYPOTHESIS_PROFILE=thorough runs many more examples; the default profile is
 sized for 2 CPU cores. Numba compiles on first call, so no deadlines.
 """
 import os
+import shutil
+import subprocess
+
+
+def _nvidia_gpu_present():
+    """True when nvidia-smi lists a GPU: the numba.cuda tests then run on it, not on the simulator."""
+    smi = shutil.which("nvidia-smi")
+    try:
+        return smi is not None and "GPU" in subprocess.run([smi, "-L"], capture_output=True, text=True,
+                                                           timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+if not _nvidia_gpu_present():                     # before numba is first imported in this process
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import numpy as np
 import pytest

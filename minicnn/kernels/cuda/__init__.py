@@ -1,0 +1,26 @@
+"""GPU kernels: numba.cuda functions on device arrays, with the names and signatures of
+minicnn.kernels.cpu (NCHW, float32 or float64), so an op picks its kernels by the array it holds
+(minicnn.kernels.backend.kernels_for) and calls them the same way.
+
+Every function takes numba.cuda device arrays (NumPy arguments are copied to the GPU) and returns
+new device arrays; nothing is copied back to the host. Convolution is im2col + a tiled
+shared-memory GEMM (conv.py, im2col.py, matmul.py); pooling, batch norm and local response norm are
+direct kernels with one thread per output element (pool.py, batchnorm.py). Beyond the CPU names,
+the GPU needs kernels for what NumPy does inline on the CPU: ``matmul`` (Linear layers),
+activations, ``bias_add`` and the SGD / Adam updates (elementwise.py). How kernels are launched
+(grid-stride loops, tile size, the simulator) is in launch.py.
+
+Importing this package needs numba.cuda (the numba-cuda package) but no GPU: kernels compile on
+first call. Under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1) everything runs, slowly, on the
+CPU.
+"""
+from .batchnorm import (batch_norm_backward, batch_norm_forward, batch_norm_stats,
+                        local_response_norm_backward, local_response_norm_forward)
+from .conv import (conv2d_backward, conv2d_bias_grad, conv2d_forward, conv2d_input_grad,
+                   conv2d_weight_grad, release_buffers)
+from .elementwise import (adam_update, bias_add, relu_backward, relu_forward, sgd_update,
+                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .matmul import matmul
+from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,
+                   adaptive_max_pool2d_backward, adaptive_max_pool2d_forward, avg_pool2d_backward,
+                   avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)
