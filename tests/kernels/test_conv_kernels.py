@@ -1,5 +1,7 @@
 """The Numba convolution kernels against the NumPy reference, the adjoint identities and the
 output-size rule."""
+from unittest import mock
+
 import numpy as np
 import pytest
 from conv_cases import conv_args, conv_arrays, conv_problems
@@ -7,14 +9,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minicnn.kernels import cpu, reference
+from minicnn.kernels.cpu import conv as conv_module
 from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_image_from", [conv_module.PER_IMAGE_MIN_PIXELS, 1])
 @given(problem=conv_problems(), bias=st.booleans())
-def test_conv_kernels_match_reference(dtype, problem, bias):
+def test_conv_kernels_match_reference(dtype, per_image_from, problem, bias):
+    """Both column layouts (per image for images of at least ``per_image_from`` output pixels)."""
+    with mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", per_image_from):
+        _check_against_reference(dtype, problem, bias)
+
+
+def _check_against_reference(dtype, problem, bias):
     x, w, b = conv_arrays(problem, dtype, bias=bias)
     args = conv_args(problem)
     y = cpu.conv2d_forward(x, w, b, *args)
@@ -41,10 +51,16 @@ def test_backward_computes_only_what_is_asked(problem):
     assert gx is None and gb is None and gw.shape == w.shape
 
 
+@pytest.mark.parametrize("per_image_from", [conv_module.PER_IMAGE_MIN_PIXELS, 1])
 @given(problem=conv_problems())
-def test_adjoint_identities(problem):
+def test_adjoint_identities(per_image_from, problem):
     """<conv(x, w), y> = <x, input_grad(y, w)> = <w, weight_grad(x, y)>: the backward kernels are
     the transposes of the forward one, in x and in w."""
+    with mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", per_image_from):
+        _check_adjoints(problem)
+
+
+def _check_adjoints(problem):
     x, w, _ = conv_arrays(problem, np.float64)
     args = conv_args(problem)
     y = cpu.conv2d_forward(x, w, None, *args)
@@ -52,6 +68,20 @@ def test_adjoint_identities(problem):
     lhs = np.vdot(y, v)
     np.testing.assert_allclose(np.vdot(x, cpu.conv2d_input_grad(v, w, x.shape, *args)), lhs, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(np.vdot(w, cpu.conv2d_weight_grad(x, v, w.shape, *args)), lhs, rtol=1e-9, atol=1e-9)
+
+
+def test_large_images_use_the_per_image_layout():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 30, 30)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    assert conv_module._per_image(1, (30, 30))
+    np.testing.assert_allclose(cpu.conv2d_forward(x, w, b, *args), reference.conv2d_forward(x, w, b, *args),
+                               rtol=1e-10)
+    gy = rng.standard_normal((2, 4, 30, 30))
+    gx, gw, gb = cpu.conv2d_backward(x, w, gy, *args)
+    np.testing.assert_allclose(gx, reference.conv2d_input_grad(gy, w, x.shape, *args), rtol=1e-10)
+    np.testing.assert_allclose(gw, reference.conv2d_weight_grad(x, gy, w.shape, *args), rtol=1e-10)
+    np.testing.assert_allclose(gb, reference.conv2d_bias_grad(gy), rtol=1e-10)
 
 
 def test_known_values():

@@ -1,20 +1,21 @@
-"""2-D convolution on the CPU: im2col (Numba) + one BLAS matrix product per group (NumPy matmul).
+"""2-D convolution on the CPU: im2col (Numba) + BLAS matrix products (NumPy matmul).
 
 Why this algorithm: a convolution is a matrix product once every receptive field is copied into a
 column (im2col). The product then runs in the BLAS GEMM NumPy links to, which is close to the
-machine's peak; what is left to us is moving memory, which Numba does in one parallel pass per step:
+machine's peak; what is left to us is moving memory, which Numba does in one parallel pass per step.
+With K = C/groups * kh * kw rows and L = Ho * Wo pixels per image, the columns take one of two
+memory orders, whichever gives better matrix products:
 
-    forward       cols = im2col(x)                    (C*kh*kw, N*Ho*Wo)
-                  rows = W @ cols                     (O, N*Ho*Wo)            GEMM
-                  y    = rows_to_nchw(rows) + b       (N, O, Ho, Wo)
-    backward      rows = nchw_to_rows(gy), gb = sum   (O, N*Ho*Wo)
-                  gW   = rows @ im2col(x)^T           (O, C*kh*kw)            GEMM
-                  gx   = col2im(W^T @ rows)           (N, C, H, W)            GEMM
+  per image   (N, K, L), when L >= PER_IMAGE_MIN_PIXELS and groups == 1 (large images, few channels):
+      forward     y[n]  = [W | b] @ [cols[n]; 1]         (N, O, L) is already NCHW, bias included
+      backward    gx    = col2im(W^T @ gy[n]),  gW = sum_n gy[n] @ cols[n]^T,  gb = sum of gy
+  whole batch (K, N*L), otherwise (small images, many channels: one large GEMM per group):
+      forward     rows  = W @ cols                        (O, N*L);  y = rows_to_nchw(rows) + b
+      backward    rows  = nchw_to_rows(gy) (+ gb),  gW = rows @ cols^T,  gx = col2im(W^T @ rows)
 
-The whole batch shares one column matrix, so each layer is one large GEMM (per group) instead of N
-small ones. The column and row matrices are scratch space: they live in per-thread buffers that are
-reused from call to call, because a fresh array of many megabytes costs a page fault per 4 KiB on
-every call. Only the returned arrays are new. ``release_buffers()`` frees the scratch space.
+The column and row matrices are scratch space: they live in per-thread buffers reused from call to
+call, because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
+returned arrays are new. ``release_buffers()`` frees the scratch space.
 
 Threads: the Numba passes honour ``numba.set_num_threads``, the GEMMs the BLAS thread count
 (threadpoolctl). Numba's OpenMP layer and a multi-threaded OpenBLAS slow each other down 2-3x, so
@@ -49,12 +50,26 @@ def release_buffers():
     _scratch.__dict__.pop("buffers", None)
 
 
-def _columns(x, kernel, stride, padding, dilation, out_hw):
-    """im2col of x into the reused 'cols' buffer: (C*kh*kw, N*Ho*Wo)."""
+PER_IMAGE_MIN_PIXELS = 512
+
+
+def _per_image(groups, out_hw):
+    """True: per-image column matrices (N, K, L); False: one matrix for the batch (K, N*L)."""
+    return groups == 1 and out_hw[0] * out_hw[1] >= PER_IMAGE_MIN_PIXELS
+
+
+def _columns(x, kernel, stride, padding, dilation, out_hw, per_image, extra_rows=0):
+    """im2col of x into the reused 'cols' buffer, as (N, K + extra_rows, L) when per_image, else
+    (K, N, L); the extra rows are left for the caller to fill."""
     n, c = x.shape[:2]
-    cols = _buffer("cols", (c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1]), x.dtype)
+    k, hw = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+    if per_image:
+        buf = _buffer("cols", (n, k + extra_rows, hw), x.dtype)
+        cols = buf[:, :k].transpose(1, 0, 2)
+    else:
+        buf = cols = _buffer("cols", (k, n, hw), x.dtype)
     im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols)
-    return cols
+    return buf
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -62,12 +77,20 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, o = x.shape[0], w.shape[0]
-    kernel = w.shape[2:]
-    out_hw = conv_output_size(x.shape[2:], kernel, stride, padding, dilation)
-    cols = _columns(x, kernel, stride, padding, dilation, out_hw)
-    rows = _buffer("rows", (o, cols.shape[1]), x.dtype)
-    np.matmul(w.reshape(groups, o // groups, -1), cols.reshape(groups, -1, cols.shape[1]),
-              out=rows.reshape(groups, o // groups, -1))
+    out_hw = conv_output_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    if _per_image(groups, out_hw):
+        with_bias = b is not None
+        cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, True, int(with_bias))
+        w2 = w.reshape(o, -1)
+        if with_bias:                             # [W | b] @ [cols; 1] = W @ cols + b
+            cols[:, -1] = 1
+            w2 = np.concatenate([w2, np.asarray(b, x.dtype).reshape(o, 1)], axis=1)
+        return np.matmul(w2, cols).reshape(n, o, *out_hw)
+    cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, False)
+    nl = n * out_hw[0] * out_hw[1]
+    rows = _buffer("rows", (o, nl), x.dtype)
+    np.matmul(w.reshape(groups, o // groups, -1), cols.reshape(groups, -1, nl),
+              out=rows.reshape(groups, o // groups, nl))
     bias = np.zeros(o, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     y = np.empty((n, o, out_hw[0] * out_hw[1]), x.dtype)
     rows_to_nchw(rows, bias, y)
@@ -83,13 +106,20 @@ def _gradient_rows(gy):
     return rows, gb64
 
 
-def _input_grad(rows, w, x_shape, stride, padding, dilation, groups, out_hw):
-    """gx = col2im(W^T @ rows), with W^T @ rows in the reused 'cols' buffer."""
-    o, nl = rows.shape
-    gcols = _buffer("cols", (w[0].size * groups, nl), rows.dtype)
-    np.matmul(w.reshape(groups, o // groups, -1).transpose(0, 2, 1), rows.reshape(groups, o // groups, nl),
-              out=gcols.reshape(groups, -1, nl))
-    gx = np.empty(x_shape, rows.dtype)
+def _input_grad(gy, w, x_shape, stride, padding, dilation, groups, out_hw, per_image):
+    """gx = col2im(W^T @ gy), with W^T @ gy in the reused 'cols' buffer. gy is (N, O, L) when
+    per_image, else the batch's rows (O, N*L); out_hw = (Ho, Wo), L = Ho * Wo."""
+    n, hw = x_shape[0], out_hw[0] * out_hw[1]
+    o, k = w.shape[0], w[0].size
+    if per_image:
+        gcols = _buffer("cols", (n, k, hw), gy.dtype)
+        np.matmul(w.reshape(o, k).T, gy, out=gcols)
+        gcols = gcols.transpose(1, 0, 2)
+    else:
+        gcols = _buffer("cols", (groups * k, n, hw), gy.dtype)
+        np.matmul(w.reshape(groups, o // groups, k).transpose(0, 2, 1), gy.reshape(groups, o // groups, -1),
+                  out=gcols.reshape(groups, k, -1))
+    gx = np.empty(x_shape, gy.dtype)
     col2im(gcols, *w.shape[2:], *stride, *padding, *dilation, *out_hw, gx)
     return gx
 
@@ -98,21 +128,30 @@ def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, Tr
     """(gx, gw, gb): the gradients of conv2d_forward w.r.t. x, w and b given gy (N, O, Ho, Wo).
 
     ``needs`` says which of the three to compute (None in their place otherwise); computing them
-    together shares the layout change of gy and reuses one column buffer for im2col(x) and W^T gy.
+    together shares the layout change of gy and the column buffer (im2col(x), then W^T gy).
     """
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     gy = np.ascontiguousarray(gy, dtype=x.dtype)
+    n, o = gy.shape[:2]
     out_hw = gy.shape[2:]
-    rows, gb64 = _gradient_rows(gy)
-    gx = gw = None
+    per_image = _per_image(groups, out_hw)
+    if per_image:
+        g = gy.reshape(n, o, -1)
+        gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype) if needs[2] else None
+    else:
+        g, gb64 = _gradient_rows(gy)
+        gb = gb64.astype(x.dtype) if needs[2] else None
+    gw = None
     if needs[1]:                                  # before _input_grad: both use the 'cols' buffer
-        cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw)
-        gw = np.matmul(rows.reshape(groups, -1, rows.shape[1]),
-                       cols.reshape(groups, -1, cols.shape[1]).transpose(0, 2, 1)).reshape(w.shape)
-    if needs[0]:
-        gx = _input_grad(rows, w, x.shape, stride, padding, dilation, groups, out_hw)
-    gb = gb64.astype(x.dtype) if needs[2] else None
+        cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, per_image)
+        if per_image:                             # sum over images of gy[n] @ cols[n]^T
+            gw = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)
+        else:
+            nl = g.shape[1]
+            gw = np.matmul(g.reshape(groups, -1, nl), cols.reshape(groups, -1, nl).transpose(0, 2, 1))
+        gw = gw.reshape(w.shape)
+    gx = _input_grad(g, w, x.shape, stride, padding, dilation, groups, out_hw, per_image) if needs[0] else None
     return gx, gw, gb
 
 
@@ -120,8 +159,12 @@ def conv2d_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
     """gx (x_shape) = col2im(W^T gy): the input gradient, which is also conv_transpose2d(gy, w)."""
     gy = np.ascontiguousarray(gy)
     w = np.ascontiguousarray(w, dtype=gy.dtype)
+    out_hw = gy.shape[2:]
+    if _per_image(groups, out_hw):
+        g = gy.reshape(*gy.shape[:2], -1)
+        return _input_grad(g, w, tuple(x_shape), stride, padding, dilation, groups, out_hw, True)
     rows, _ = _gradient_rows(gy)
-    return _input_grad(rows, w, tuple(x_shape), stride, padding, dilation, groups, gy.shape[2:])
+    return _input_grad(rows, w, tuple(x_shape), stride, padding, dilation, groups, out_hw, False)
 
 
 def conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):

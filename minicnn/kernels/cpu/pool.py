@@ -2,31 +2,41 @@
 
 Why direct loops: a pooling window touches each input pixel a few times and does no arithmetic worth
 a matrix product, so one pass over the input that keeps each plane in cache is as fast as it gets;
-an im2col copy would only add memory traffic. Each loop visits only the in-bounds part of a window,
-which is exactly what padding means for max pooling (padding acts as -inf: it is never the max) and
-for average pooling (padding adds 0; whether it counts in the divisor follows PyTorch).
+an im2col copy would only add memory traffic. The loops run tap by tap over a whole output row
+(``for ow``) instead of window by window, so the innermost loop is long and branch-free and Numba
+vectorizes it. Each tap only visits the outputs whose window it hits inside the input, which is
+exactly what padding means for max pooling (padding acts as -inf: it is never the max) and for
+average pooling (padding adds 0; whether it counts in the divisor follows PyTorch).
 
 Max pooling returns the max and its position (flat index h * W + w in the input plane, int64, as
-PyTorch). A tie goes to the FIRST maximum in row-major window order (smallest i, then smallest j);
-a NaN in the window wins (the first NaN), so NaNs propagate. The backward pass adds each output
-gradient to that one position. (A dilated window that sees only padding gives -inf and index -1.)
+PyTorch). A tie goes to the FIRST maximum in row-major window order (smallest i, then smallest j):
+taps are visited in that order and only a strictly larger value replaces the max. A NaN in the
+window wins (the first NaN), so NaNs propagate. The backward pass adds each output gradient to that
+one position. (A dilated window that sees only padding gives -inf and index -1.)
 
+Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test.
 Arguments: x (N, C, H, W) float32 or float64; kernel, stride, padding, dilation are (h, w) pairs;
 shapes and ``padding <= kernel // 2`` are assumed checked by the caller (minicnn.functional).
 """
 import numpy as np
 from numba import njit, prange
+from numba import uint64 as u
 
 from ..shape_rules import adaptive_window, pool_output_size
+from .im2col import _valid_range
 
 _adaptive_window = njit(cache=True, inline="always")(adaptive_window)
 
 
-@njit(cache=True, inline="always")
-def _taps(start, step, size, k):
-    """[lo, hi): the window taps t (start + t * step) that fall inside [0, size)."""
-    lo = 0 if start >= 0 else (-start + step - 1) // step
-    hi = min(k, (size - 1 - start) // step + 1)
+@njit(cache=True)
+def _taps(n_out, k, s, p, d, size):
+    """(lo, hi) arrays: output o's window taps t with 0 <= o*s - p + t*d < size are lo[o] <= t < hi[o]."""
+    lo = np.empty(n_out, np.int64)
+    hi = np.empty(n_out, np.int64)
+    for o in range(n_out):
+        start = o * s - p
+        lo[o] = 0 if start >= 0 else (-start + d - 1) // d
+        hi[o] = min(k, (size - 1 - start) // d + 1)
     return lo, hi
 
 
@@ -34,42 +44,37 @@ def _taps(start, step, size, k):
 def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
+    i_lo, i_hi = _taps(ho, kh, sh, ph, dh, h)
     for p in prange(n_img * c_in):
-        n = p // c_in
-        c = p % c_in
+        n, c = p // c_in, p % c_in
+        src, out, arg = x[n, c].reshape(-1), y[n, c].reshape(-1), idx[n, c].reshape(-1)
         for oh in range(ho):
-            h0 = oh * sh - ph
-            i_lo, i_hi = _taps(h0, dh, h, kh)
+            row_out = u(oh * wo)
             for ow in range(wo):
-                w0 = ow * sw - pw
-                j_lo, j_hi = _taps(w0, dw, w, kw)
-                if i_lo >= i_hi or j_lo >= j_hi:  # a dilated window that only sees padding
-                    y[n, c, oh, ow] = -np.inf
-                    idx[n, c, oh, ow] = -1
-                    continue
-                hh = h0 + i_lo * dh
-                ww = w0 + j_lo * dw
-                best = x[n, c, hh, ww]
-                where = hh * w + ww
-                for i in range(i_lo, i_hi):
-                    hh = h0 + i * dh
-                    for j in range(j_lo, j_hi):
-                        v = x[n, c, hh, w0 + j * dw]
-                        if v > best or (v != v and best == best):
-                            best = v
-                            where = hh * w + w0 + j * dw
-                y[n, c, oh, ow] = best
-                idx[n, c, oh, ow] = where
+                out[row_out + u(ow)] = -np.inf
+                arg[row_out + u(ow)] = -1             # -1: no tap seen yet
+            for i in range(i_lo[oh], i_hi[oh]):
+                row_in = (oh * sh - ph + i * dh) * w
+                for j in range(kw):
+                    lo, hi = _valid_range(j * dw - pw, sw, w, wo)
+                    first = row_in + j * dw - pw
+                    for ow in range(lo, hi):
+                        at = first + ow * sw
+                        v, best = src[u(at)], out[row_out + u(ow)]
+                        if v > best or arg[row_out + u(ow)] < 0 or (v != v and best == best):
+                            out[row_out + u(ow)] = v
+                            arg[row_out + u(ow)] = at
 
 
 @njit(parallel=True, cache=True)
 def _scatter_by_index(gy, idx, gx):
     """gx[p, idx[p, k]] += gy[p, k] for each plane p (gx and gy flattened per plane)."""
     for p in prange(gx.shape[0]):
-        gx[p] = 0
-        for k in range(gy.shape[1]):
-            if idx[p, k] >= 0:                    # -1: a window with no input pixel
-                gx[p, idx[p, k]] += gy[p, k]
+        plane, grads, where = gx[p], gy[p], idx[p]
+        plane[:] = 0
+        for k in range(grads.size):
+            if where[u(k)] >= 0:                  # -1: a window with no input pixel
+                plane[u(where[u(k)])] += grads[u(k)]
 
 
 def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
@@ -95,53 +100,68 @@ def max_pool2d_backward(gy, indices, x_shape):
 adaptive_max_pool2d_backward = max_pool2d_backward
 
 
-@njit(cache=True, inline="always")
-def _avg_window(o, k, s, p, size, count_include_pad):
-    """(start, end, count) of one axis of an average window, with PyTorch's divisor rule."""
-    start = o * s - p
-    end = min(start + k, size + p)
-    count = end - start                           # padding included (clipped to the padded input)
-    start = max(start, 0)
-    end = min(end, size)
-    if not count_include_pad:
-        count = end - start
-    return start, end, count
+@njit(cache=True)
+def _avg_counts(n_out, k, s, p, size, count_include_pad):
+    """Per output position along one axis, PyTorch's share of the divisor: the window clipped to the
+    padded input (count_include_pad) or to the input itself."""
+    counts = np.empty(n_out, np.int64)
+    for o in range(n_out):
+        start = o * s - p
+        end = min(start + k, size + p)
+        if not count_include_pad:
+            start, end = max(start, 0), min(end, size)
+        counts[o] = end - start
+    return counts
 
 
 @njit(parallel=True, cache=True)
 def _avg_pool(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
+    i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
+    count_h = _avg_counts(ho, kh, sh, ph, h, count_include_pad)
+    count_w = _avg_counts(wo, kw, sw, pw, w, count_include_pad)
     for p in prange(n_img * c_in):
-        n = p // c_in
-        c = p % c_in
+        n, c = p // c_in, p % c_in
+        src, out = x[n, c].reshape(-1), y[n, c].reshape(-1)
+        total = np.zeros(wo)                          # float64 sums of one output row
         for oh in range(ho):
-            h0, h1, ch = _avg_window(oh, kh, sh, ph, h, count_include_pad)
+            total[:] = 0
+            for i in range(i_lo[oh], i_hi[oh]):
+                row_in = (oh * sh - ph + i) * w
+                for j in range(kw):
+                    lo, hi = _valid_range(j - pw, sw, w, wo)
+                    first = row_in + j - pw
+                    for ow in range(lo, hi):
+                        total[u(ow)] += src[u(first + ow * sw)]
             for ow in range(wo):
-                w0, w1, cw = _avg_window(ow, kw, sw, pw, w, count_include_pad)
-                total = 0.0
-                for hh in range(h0, h1):
-                    for ww in range(w0, w1):
-                        total += x[n, c, hh, ww]
-                y[n, c, oh, ow] = total / (divisor if divisor > 0 else ch * cw)
+                div = divisor if divisor > 0 else count_h[oh] * count_w[ow]
+                out[u(oh * wo + ow)] = total[u(ow)] / div
 
 
 @njit(parallel=True, cache=True)
 def _avg_pool_backward(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
     n_img, c_in, h, w = gx.shape
     ho, wo = gy.shape[2:]
+    i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
+    count_h = _avg_counts(ho, kh, sh, ph, h, count_include_pad)
+    count_w = _avg_counts(wo, kw, sw, pw, w, count_include_pad)
     for p in prange(n_img * c_in):
-        n = p // c_in
-        c = p % c_in
-        gx[n, c] = 0
+        n, c = p // c_in, p % c_in
+        grads, plane = gy[n, c].reshape(-1), gx[n, c].reshape(-1)
+        plane[:] = 0
+        share = np.empty(wo, gx.dtype)               # each output's gradient over its divisor
         for oh in range(ho):
-            h0, h1, ch = _avg_window(oh, kh, sh, ph, h, count_include_pad)
             for ow in range(wo):
-                w0, w1, cw = _avg_window(ow, kw, sw, pw, w, count_include_pad)
-                g = gy[n, c, oh, ow] / (divisor if divisor > 0 else ch * cw)
-                for hh in range(h0, h1):
-                    for ww in range(w0, w1):
-                        gx[n, c, hh, ww] += g
+                div = divisor if divisor > 0 else count_h[oh] * count_w[ow]
+                share[u(ow)] = grads[u(oh * wo + ow)] / div
+            for i in range(i_lo[oh], i_hi[oh]):
+                row_in = (oh * sh - ph + i) * w
+                for j in range(kw):
+                    lo, hi = _valid_range(j - pw, sw, w, wo)
+                    first = row_in + j - pw
+                    for ow in range(lo, hi):
+                        plane[u(first + ow * sw)] += share[u(ow)]
 
 
 def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
@@ -169,28 +189,27 @@ def _adaptive_pool(x, is_max, y, idx):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     for p in prange(n_img * c_in):
-        n = p // c_in
-        c = p % c_in
+        n, c = p // c_in, p % c_in
+        src = x[n, c].reshape(-1)
         for oh in range(ho):
             h0, h1 = _adaptive_window(oh, h, ho)
             for ow in range(wo):
                 w0, w1 = _adaptive_window(ow, w, wo)
                 if is_max:
-                    best = x[n, c, h0, w0]
                     where = h0 * w + w0
+                    best = src[u(where)]
                     for hh in range(h0, h1):
                         for ww in range(w0, w1):
-                            v = x[n, c, hh, ww]
+                            v = src[u(hh * w + ww)]
                             if v > best or (v != v and best == best):
-                                best = v
-                                where = hh * w + ww
+                                best, where = v, hh * w + ww
                     y[n, c, oh, ow] = best
                     idx[n, c, oh, ow] = where
                 else:
                     total = 0.0
                     for hh in range(h0, h1):
                         for ww in range(w0, w1):
-                            total += x[n, c, hh, ww]
+                            total += src[u(hh * w + ww)]
                     y[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
 
 
@@ -199,9 +218,9 @@ def _adaptive_avg_backward(gy, gx):
     n_img, c_in, h, w = gx.shape
     ho, wo = gy.shape[2:]
     for p in prange(n_img * c_in):
-        n = p // c_in
-        c = p % c_in
-        gx[n, c] = 0
+        n, c = p // c_in, p % c_in
+        plane = gx[n, c].reshape(-1)
+        plane[:] = 0
         for oh in range(ho):
             h0, h1 = _adaptive_window(oh, h, ho)
             for ow in range(wo):
@@ -209,7 +228,7 @@ def _adaptive_avg_backward(gy, gx):
                 g = gy[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
                 for hh in range(h0, h1):
                     for ww in range(w0, w1):
-                        gx[n, c, hh, ww] += g
+                        plane[u(hh * w + ww)] += g
 
 
 def adaptive_avg_pool2d_forward(x, output_size):

@@ -1,0 +1,207 @@
+"""Time minicnn's CPU convolution and pooling kernels against PyTorch (CPU) and the NumPy reference.
+
+    python benchmarks/bench_kernels.py [--repeats 15] [--threads 1 2]
+    (with minicnn installed, `pip install -e .`, or from the checkout's root with PYTHONPATH=.)
+
+Each case runs forward + backward (all gradients: input, weight, bias) at each thread count, in one
+process, the three implementations taking turns, and reports the median of the repeats in milliseconds with two ratios: minicnn / PyTorch
+(below 1: minicnn is faster) and reference / minicnn (how much faster than the plain NumPy im2col).
+Thread counts are pinned before every timed block: numba.set_num_threads for Numba's loops,
+threadpoolctl for BLAS, torch.set_num_threads for PyTorch. It also reports the first call of each
+kernel in a fresh process (Numba's on-disk cache warm), which is what a user waits for at start-up.
+
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the environment can slow NumPy's BLAS; run with
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py` to compare at
+full speed (the BLAS line printed at the top says which kernel OpenBLAS picked).
+"""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import threadpoolctl
+
+from minicnn.kernels import cpu, reference
+
+try:
+    import torch
+    import torch.nn.functional as torch_F
+except ImportError:
+    torch = None
+
+# name, input shape, out channels, kernel, stride, padding, dilation
+CONV_CASES = [
+    ("conv (64,3,32,32)->32 k3 p1", (64, 3, 32, 32), 32, 3, 1, 1, 1),
+    ("conv (64,32,16,16)->64 k3 p1", (64, 32, 16, 16), 64, 3, 1, 1, 1),
+    ("conv (64,64,8,8)->128 k3 s2 p1", (64, 64, 8, 8), 128, 3, 2, 1, 1),
+    ("conv (64,3,32,32)->32 k3 p1 d2", (64, 3, 32, 32), 32, 3, 1, 1, 2),
+    ("LeNet C1 (64,1,32,32)->6 k5", (64, 1, 32, 32), 6, 5, 1, 0, 1),
+    ("LeNet C3 (64,6,14,14)->16 k5", (64, 6, 14, 14), 16, 5, 1, 0, 1),
+    ("LeNet C5 (64,16,5,5)->120 k5", (64, 16, 5, 5), 120, 5, 1, 0, 1),
+]
+POOL_CASES = [("max_pool2d k2 s2 (64,32,32,32)", (64, 32, 32, 32), 2, 2)]
+
+
+_BLAS = threadpoolctl.ThreadpoolController()
+
+
+def pin(threads):
+    """Pin every thread pool to ``threads``; re-done before each timed block (libraries move them)."""
+    numba.set_num_threads(threads)
+    _BLAS.limit(limits=threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+def median_ms(runners, repeats, threads):
+    """{name: median milliseconds}. The runners take turns within each repeat, so a change in the
+    machine's load during the run hits them alike and the ratios stay fair."""
+    for fn in runners.values():                   # warm-up: compile, caches, buffers
+        pin(threads)
+        fn()
+        fn()
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, fn in runners.items():
+            pin(threads)
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def conv_runners(shape, out_ch, k, s, p, d):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    w = rng.standard_normal((out_ch, shape[1], k, k), dtype=np.float32) * 0.1
+    b = rng.standard_normal(out_ch, dtype=np.float32)
+    args = ((s, s), (p, p), (d, d), 1)
+    gy = rng.standard_normal(cpu.conv2d_forward(x, w, b, *args).shape, dtype=np.float32)
+
+    def minicnn():
+        cpu.conv2d_forward(x, w, b, *args)
+        cpu.conv2d_backward(x, w, gy, *args)
+
+    def numpy_reference():
+        reference.conv2d_forward(x, w, b, *args)
+        reference.conv2d_input_grad(gy, w, x.shape, *args)
+        reference.conv2d_weight_grad(x, gy, w.shape, *args)
+        reference.conv2d_bias_grad(gy)
+
+    runners = {"minicnn": minicnn, "reference": numpy_reference}
+    if torch is not None:
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+        tgy = torch.from_numpy(gy)
+
+        def pytorch():
+            tx.grad = tw.grad = tb.grad = None
+            torch_F.conv2d(tx, tw, tb, s, p, d).backward(tgy)
+        runners["pytorch"] = pytorch
+    return runners
+
+
+def pool_runners(shape, k, s):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    args = ((k, k), (s, s), (0, 0), (1, 1), False)
+    gy = rng.standard_normal(cpu.max_pool2d_forward(x, *args)[0].shape, dtype=np.float32)
+
+    def minicnn():
+        _, idx = cpu.max_pool2d_forward(x, *args)
+        cpu.max_pool2d_backward(gy, idx, x.shape)
+
+    def numpy_reference():
+        _, idx = reference.max_pool2d_forward(x, *args)
+        reference.max_pool2d_backward(gy, idx, x.shape)
+
+    runners = {"minicnn": minicnn, "reference": numpy_reference}
+    if torch is not None:
+        tx, tgy = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+
+        def pytorch():
+            tx.grad = None
+            torch_F.max_pool2d(tx, k, s).backward(tgy)
+        runners["pytorch"] = pytorch
+    return runners
+
+
+FIRST_CALL = """
+import time, numpy as np
+t = time.perf_counter()
+from minicnn.kernels import cpu
+print('import', time.perf_counter() - t)
+x = np.ones((2, 3, 8, 8), np.float32); w = np.ones((4, 3, 3, 3), np.float32); a = ((1, 1), (1, 1), (1, 1), 1)
+calls = [
+    ('conv2d_forward', lambda: cpu.conv2d_forward(x, w, None, *a)),
+    ('conv2d_backward', lambda: cpu.conv2d_backward(x, w, np.ones((2, 4, 8, 8), np.float32), *a)),
+    ('max_pool2d_forward', lambda: cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)),
+    ('max_pool2d_backward', lambda: cpu.max_pool2d_backward(np.ones((2, 3, 4, 4), np.float32),
+                                                            np.zeros((2, 3, 4, 4), np.int64), x.shape)),
+    ('avg_pool2d_forward', lambda: cpu.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True)),
+    ('avg_pool2d_backward', lambda: cpu.avg_pool2d_backward(np.ones((2, 3, 4, 4), np.float32), x.shape,
+                                                            (2, 2), (2, 2), (0, 0), False, True)),
+    ('adaptive_avg_pool2d_forward', lambda: cpu.adaptive_avg_pool2d_forward(x, (1, 1))),
+    ('adaptive_avg_pool2d_backward', lambda: cpu.adaptive_avg_pool2d_backward(np.ones((2, 3, 1, 1), np.float32), x.shape)),
+    ('adaptive_max_pool2d_forward', lambda: cpu.adaptive_max_pool2d_forward(x, (2, 2))),
+]
+for name, call in calls:
+    t = time.perf_counter(); call(); print(name, time.perf_counter() - t)
+"""
+
+
+def first_calls():
+    """Seconds of the first call of each kernel in a fresh process (run twice: the first run fills
+    Numba's cache if it is cold)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    return [(name, float(sec)) for name, sec in (line.split() for line in out.splitlines())]
+
+
+def machine():
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next(line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                     if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    opts = parser.parse_args()
+
+    blas = [(i["internal_api"], i.get("architecture"), i["version"]) for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"]
+    print(f"# {time.strftime('%Y-%m-%d')}  {machine()}")
+    print(f"# numpy {np.__version__}, numba {numba.__version__} ({numba.config.THREADING_LAYER} layer), "
+          f"BLAS {blas}, torch {torch.__version__ if torch else 'not installed'}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"# median of {opts.repeats} repeats, forward + backward, float32, milliseconds; "
+          f"load average before the run: {load}\n")
+    print("| case | threads | minicnn | PyTorch | NumPy ref | minicnn/PyTorch | ref/minicnn |")
+    print("|---|---|---|---|---|---|---|")
+    cases = ([(name, conv_runners(*params)) for name, *params in CONV_CASES]
+             + [(name, pool_runners(*params)) for name, *params in POOL_CASES])
+    for threads in opts.threads:
+        for name, runners in cases:
+            ms = median_ms(runners, opts.repeats, threads)
+            torch_ms = ms.get("pytorch", float("nan"))
+            print(f"| {name} | {threads} | {ms['minicnn']:.2f} | {torch_ms:.2f} | {ms['reference']:.2f} "
+                  f"| {ms['minicnn'] / torch_ms:.2f}x | {ms['reference'] / ms['minicnn']:.1f}x |", flush=True)
+    print("\nFirst call of each kernel in a fresh process (Numba cache warm), seconds:")
+    for name, sec in first_calls():
+        print(f"  {name:30s} {sec:.3f}")
+
+
+if __name__ == "__main__":
+    main()
