@@ -6,14 +6,15 @@
 
 The backward pass of a convolution is two more convolutions: the input gradient is the
 *transposed* convolution of gy by the same weight (exposed as conv_transpose2d), the weight
-gradient correlates the input with gy. Both kernels live in minicnn.kernels.cpu.conv.
+gradient correlates the input with gy. The kernels come from minicnn.kernels.cpu (NumPy arrays) or
+minicnn.kernels.cuda (device arrays), as kernels_for picks them.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..kernels import cpu as kernels
+from ..kernels.backend import kernels_for
 from ..kernels.shape_rules import conv_output_size, pair, same_padding
 from .padding import pad as _pad
 
@@ -23,11 +24,12 @@ class Conv2d(Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation, groups)
-        return kernels.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+        return kernels_for(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, gy):
         x, weight = ctx.saved_tensors
+        kernels = kernels_for(gy)
         gx, gw, gb = kernels.conv2d_backward(x, weight, gy, *ctx.conf, needs=ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None, None, None
 
@@ -40,7 +42,7 @@ class ConvTranspose2d(Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups, out_shape):
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation, groups)
-        y = kernels.conv2d_input_grad(x, weight, out_shape, stride, padding, dilation, groups)
+        y = kernels_for(x).conv2d_input_grad(x, weight, out_shape, stride, padding, dilation, groups)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         return y
@@ -48,7 +50,7 @@ class ConvTranspose2d(Function):
     @staticmethod
     def backward(ctx, gy):
         x, weight = ctx.saved_tensors
-        needs = ctx.needs_input_grad
+        needs, kernels = ctx.needs_input_grad, kernels_for(gy)
         gx = None
         if needs[0]:        # output_padding may leave extra rows/columns: keep the input's positions
             h, w = x.shape[2:]

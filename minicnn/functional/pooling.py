@@ -14,7 +14,7 @@ pool_output_size). Adaptive window i spans [floor(i H / Ho), ceil((i + 1) H / Ho
 from __future__ import annotations
 
 from ..autograd import Function, Tensor
-from ..kernels import cpu as kernels
+from ..kernels.backend import kernels_for
 from ..kernels.shape_rules import pair, pool_output_size
 from .conv import image_batch
 
@@ -22,7 +22,7 @@ from .conv import image_batch
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, indices_out):
-        y, idx = kernels.max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
+        y, idx = kernels_for(x).max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
         ctx.save_for_backward(idx)
         ctx.x_shape = x.shape
         if indices_out is not None:               # a list that receives the indices (return_indices)
@@ -32,7 +32,7 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, gy):
         idx, = ctx.saved_tensors
-        return kernels.max_pool2d_backward(gy, idx, ctx.x_shape), None, None, None, None, None, None
+        return kernels_for(gy).max_pool2d_backward(gy, idx, ctx.x_shape), None, None, None, None, None, None
 
 
 class AvgPool2d(Function):
@@ -40,28 +40,28 @@ class AvgPool2d(Function):
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
         ctx.conf = (kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
         ctx.x_shape = x.shape
-        return kernels.avg_pool2d_forward(x, *ctx.conf)
+        return kernels_for(x).avg_pool2d_forward(x, *ctx.conf)
 
     @staticmethod
     def backward(ctx, gy):
-        return (kernels.avg_pool2d_backward(gy, ctx.x_shape, *ctx.conf),) + (None,) * 6
+        return (kernels_for(gy).avg_pool2d_backward(gy, ctx.x_shape, *ctx.conf),) + (None,) * 6
 
 
 class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
         ctx.x_shape = x.shape
-        return kernels.adaptive_avg_pool2d_forward(x, output_size)
+        return kernels_for(x).adaptive_avg_pool2d_forward(x, output_size)
 
     @staticmethod
     def backward(ctx, gy):
-        return kernels.adaptive_avg_pool2d_backward(gy, ctx.x_shape), None
+        return kernels_for(gy).adaptive_avg_pool2d_backward(gy, ctx.x_shape), None
 
 
 class AdaptiveMaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size, indices_out):
-        y, idx = kernels.adaptive_max_pool2d_forward(x, output_size)
+        y, idx = kernels_for(x).adaptive_max_pool2d_forward(x, output_size)
         ctx.save_for_backward(idx)
         ctx.x_shape = x.shape
         if indices_out is not None:
@@ -71,7 +71,7 @@ class AdaptiveMaxPool2d(Function):
     @staticmethod
     def backward(ctx, gy):
         idx, = ctx.saved_tensors
-        return kernels.adaptive_max_pool2d_backward(gy, idx, ctx.x_shape), None, None
+        return kernels_for(gy).adaptive_max_pool2d_backward(gy, idx, ctx.x_shape), None, None
 
 
 def pool_arguments(x, kernel_size, stride, padding, dilation, ceil_mode, name):
