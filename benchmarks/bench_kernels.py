@@ -4,7 +4,8 @@
     (with minicnn installed, `pip install -e .`, or from the checkout's root with PYTHONPATH=.)
 
 Each case runs forward + backward (all gradients: input, weight, bias) at each thread count, in one
-process, the three implementations taking turns, and reports the median of the repeats in milliseconds with two ratios: minicnn / PyTorch
+process, the three implementations taking turns (back-to-back calls within a turn), and reports the
+median of the repeats in milliseconds with two ratios: minicnn / PyTorch
 (below 1: minicnn is faster) and reference / minicnn (how much faster than the plain NumPy im2col).
 Thread counts are pinned before every timed block: numba.set_num_threads for Numba's loops,
 threadpoolctl for BLAS, torch.set_num_threads for PyTorch. It also reports the first call of each
@@ -58,20 +59,19 @@ def pin(threads):
         torch.set_num_threads(threads)
 
 
-def median_ms(runners, repeats, threads):
-    """{name: median milliseconds}. The runners take turns within each repeat, so a change in the
-    machine's load during the run hits them alike and the ratios stay fair."""
-    for fn in runners.values():                   # warm-up: compile, caches, buffers
-        pin(threads)
-        fn()
-        fn()
+def median_ms(runners, repeats, threads, rounds=3):
+    """{name: median milliseconds}. Each runner is timed back to back (as in a training loop, where
+    the same layer runs step after step), in ``rounds`` turns of repeats/rounds calls, so a change
+    in the machine's load during the run hits every runner alike."""
     times = {name: [] for name in runners}
-    for _ in range(repeats):
+    for _ in range(rounds):
         for name, fn in runners.items():
             pin(threads)
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            fn()                                  # warm-up: compile, caches, buffers
+            for _ in range(max(1, repeats // rounds)):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
     return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
 
 

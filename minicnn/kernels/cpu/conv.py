@@ -63,13 +63,10 @@ def _columns(x, kernel, stride, padding, dilation, out_hw, per_image, extra_rows
     (K, N, L); the extra rows are left for the caller to fill."""
     n, c = x.shape[:2]
     k, hw = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-    if per_image:
-        buf = _buffer("cols", (n, k + extra_rows, hw), x.dtype)
-        cols = buf[:, :k].transpose(1, 0, 2)
-    else:
-        buf = cols = _buffer("cols", (k, n, hw), x.dtype)
-    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols)
-    return buf
+    shape = (n, k + extra_rows, hw) if per_image else (k, n, hw)
+    cols = _buffer("cols", shape, x.dtype)
+    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols, per_image)
+    return cols
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -114,13 +111,12 @@ def _input_grad(gy, w, x_shape, stride, padding, dilation, groups, out_hw, per_i
     if per_image:
         gcols = _buffer("cols", (n, k, hw), gy.dtype)
         np.matmul(w.reshape(o, k).T, gy, out=gcols)
-        gcols = gcols.transpose(1, 0, 2)
     else:
         gcols = _buffer("cols", (groups * k, n, hw), gy.dtype)
         np.matmul(w.reshape(groups, o // groups, k).transpose(0, 2, 1), gy.reshape(groups, o // groups, -1),
                   out=gcols.reshape(groups, k, -1))
     gx = np.empty(x_shape, gy.dtype)
-    col2im(gcols, *w.shape[2:], *stride, *padding, *dilation, *out_hw, gx)
+    col2im(gcols, *w.shape[2:], *stride, *padding, *dilation, *out_hw, gx, per_image)
     return gx
 
 
@@ -138,7 +134,7 @@ def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, Tr
     per_image = _per_image(groups, out_hw)
     if per_image:
         g = gy.reshape(n, o, -1)
-        gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype) if needs[2] else None
+        gb = _bias_grad(g) if needs[2] else None
     else:
         g, gb64 = _gradient_rows(gy)
         gb = gb64.astype(x.dtype) if needs[2] else None
@@ -173,6 +169,12 @@ def conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
     return conv2d_backward(x, w, gy, stride, padding, dilation, groups, (False, True, False))[1]
 
 
+def _bias_grad(g):
+    """g (N, O, L) summed to (O,): pairwise sums along the contiguous L, then over N in float64."""
+    return g.sum(axis=2).sum(axis=0, dtype=np.float64).astype(g.dtype)
+
+
 def conv2d_bias_grad(gy):
-    """gb (O,) = gy summed over batch and positions (accumulated in float64)."""
-    return gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(gy.dtype)
+    """gb (O,) = gy summed over batch and positions."""
+    gy = np.ascontiguousarray(gy)
+    return _bias_grad(gy.reshape(*gy.shape[:2], -1))

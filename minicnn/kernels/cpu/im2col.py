@@ -5,8 +5,9 @@ pixel, indexed here as cols[r, n, oh * Wo + ow] (a (C*kh*kw, N, Ho*Wo) array):
 
     cols[r, n, oh * Wo + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]       (0 in the padding)
 
-Only the last axis must be contiguous, so the same kernels fill two memory orders (see conv.py):
-(C*kh*kw, N, L), one matrix for the whole batch, and (N, C*kh*kw, L), one matrix per image.
+The same kernels fill two memory orders (see conv.py): (C*kh*kw, N, L), one matrix for the whole
+batch, or, with ``per_image``, (N, C*kh*kw (+ spare rows), L), one matrix per image. Both arrays are
+C-contiguous, so each row cols[r, n] is a contiguous vector that Numba knows is contiguous.
 With the first, the product W @ cols is (O, N*L): ``rows_to_nchw`` turns it into the (N, O, Ho, Wo)
 output and adds the bias in the same pass; ``nchw_to_rows`` is the reverse for the incoming gradient
 and sums the bias gradient on the way.
@@ -28,15 +29,15 @@ def _valid_range(offset, stride, size, n_out):
 
 
 @njit(parallel=True, cache=True)
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
-    """Fill cols (C*kh*kw, N, Ho*Wo) from x (N, C, H, W); see the module docstring for the layout."""
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols, per_image):
+    """Fill cols (C*kh*kw, N, Ho*Wo), or (N, >= C*kh*kw, Ho*Wo) when per_image, from x (N, C, H, W)."""
     n_img, c_in, h, w = x.shape
     flat_x = x.reshape(-1)
     for r in prange(c_in * kh * kw):
         c, i, j = r // (kh * kw), (r // kw) % kh, r % kw
         lo, hi = _valid_range(j * dw - pw, sw, w, wo)
         for n in range(n_img):
-            row = cols[r, n]
+            row = cols[n, r] if per_image else cols[r, n]
             for oh in range(ho):
                 start = u(oh * wo)                    # this output row's place in cols[r, n]
                 hh = oh * sh - ph + i * dh
@@ -54,9 +55,9 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
 
 
 @njit(parallel=True, cache=True)
-def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
-    """The adjoint of im2col: gx (N, C, H, W) = sum of every entry of cols (C*kh*kw, N, Ho*Wo) onto its
-    source pixel. One (n, c) plane per task, so no two threads write the same pixel."""
+def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx, per_image):
+    """The adjoint of im2col: gx (N, C, H, W) = sum of every entry of cols (laid out as for im2col)
+    onto its source pixel. One (n, c) plane per task, so no two threads write the same pixel."""
     n_img, c_in, h, w = gx.shape
     for p in prange(n_img * c_in):
         n, c = p // c_in, p % c_in
@@ -64,7 +65,8 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
         plane[:] = 0
         for i in range(kh):
             for j in range(kw):
-                row = cols[(c * kh + i) * kw + j, n]
+                r = (c * kh + i) * kw + j
+                row = cols[n, r] if per_image else cols[r, n]
                 lo, hi = _valid_range(j * dw - pw, sw, w, wo)
                 for oh in range(ho):
                     hh = oh * sh - ph + i * dh

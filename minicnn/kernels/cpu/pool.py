@@ -40,6 +40,18 @@ def _taps(n_out, k, s, p, d, size):
     return lo, hi
 
 
+@njit(cache=True, inline="always")
+def _max_tap(src, first, step, lo, hi, out, arg, row_out):
+    """One tap over an output row: out[ow], arg[ow] take src[first + ow * step] where it is larger
+    (or the first seen, or the first NaN). Branch-free, so it vectorizes."""
+    for ow in range(lo, hi):
+        at, o = first + ow * step, row_out + u(ow)
+        v, best, where = src[u(at)], out[o], arg[o]
+        take = (v > best) | (where < 0) | ((v != v) & (best == best))
+        out[o] = v if take else best
+        arg[o] = at if take else where
+
+
 @njit(parallel=True, cache=True)
 def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     n_img, c_in, h, w = x.shape
@@ -58,12 +70,12 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
                 for j in range(kw):
                     lo, hi = _valid_range(j * dw - pw, sw, w, wo)
                     first = row_in + j * dw - pw
-                    for ow in range(lo, hi):
-                        at = first + ow * sw
-                        v, best = src[u(at)], out[row_out + u(ow)]
-                        if v > best or arg[row_out + u(ow)] < 0 or (v != v and best == best):
-                            out[row_out + u(ow)] = v
-                            arg[row_out + u(ow)] = at
+                    if sw == 2:                       # a constant stride lets LLVM vectorize the loads
+                        _max_tap(src, first, 2, lo, hi, out, arg, row_out)
+                    elif sw == 1:
+                        _max_tap(src, first, 1, lo, hi, out, arg, row_out)
+                    else:
+                        _max_tap(src, first, sw, lo, hi, out, arg, row_out)
 
 
 @njit(parallel=True, cache=True)
