@@ -1,6 +1,12 @@
 """Hypothesis strategy for convolution problems, shared by the kernel, op and PyTorch tests."""
+import contextlib
+from unittest import mock
+
+import numba
 import numpy as np
 from hypothesis import strategies as st
+
+from minicnn.kernels.cpu import threads
 
 
 @st.composite
@@ -40,3 +46,15 @@ def transposed_size(in_hw, kernel, stride, padding, dilation, output_padding):
     """(Ho, Wo) of conv_transpose2d: (H - 1) s - 2p + d(k - 1) + output_padding + 1 per axis."""
     return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
                  for n, k, s, p, d, op in zip(in_hw, kernel, stride, padding, dilation, output_padding))
+
+
+@contextlib.contextmanager
+def threaded_kernels(threaded):
+    """Run kernels as their threaded twins on 2 Numba threads (threaded=True) or as serial twins."""
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS) if threaded else old)
+    try:
+        with mock.patch.object(threads, "PARALLEL_MIN_WORK", 0 if threaded else 1 << 62):
+            yield
+    finally:
+        numba.set_num_threads(old)

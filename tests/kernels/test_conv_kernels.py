@@ -4,7 +4,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from conv_cases import conv_args, conv_arrays, conv_problems
+from conv_cases import conv_args, conv_arrays, conv_problems, threaded_kernels
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -82,6 +82,20 @@ def test_large_images_use_the_per_image_layout():
     np.testing.assert_allclose(gx, reference.conv2d_input_grad(gy, w, x.shape, *args), rtol=1e-10)
     np.testing.assert_allclose(gw, reference.conv2d_weight_grad(x, gy, w.shape, *args), rtol=1e-10)
     np.testing.assert_allclose(gb, reference.conv2d_bias_grad(gy), rtol=1e-10)
+
+
+@pytest.mark.parametrize("per_image_from", [conv_module.PER_IMAGE_MIN_PIXELS, 1])
+@given(problem=conv_problems(), bias=st.booleans())
+def test_threaded_and_serial_twins_agree(per_image_from, problem, bias):
+    x, w, b = conv_arrays(problem, np.float64, bias=bias)
+    args = conv_args(problem)
+    results = []
+    for threaded in (False, True):
+        with threaded_kernels(threaded), mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", per_image_from):
+            y = cpu.conv2d_forward(x, w, b, *args)
+            results.append((y, *cpu.conv2d_backward(x, w, np.cos(y), *args)))
+    for serial, threaded in zip(*results):
+        np.testing.assert_array_equal(serial, threaded)
 
 
 def test_known_values():

@@ -5,6 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pool_cases import pool_problems
 
+from conv_cases import threaded_kernels
+
 from minicnn.kernels import cpu, reference
 from minicnn.kernels.shape_rules import pool_output_size
 
@@ -95,6 +97,24 @@ def test_adaptive_pools_match_reference(dtype, shape, out):
     np.testing.assert_array_equal(idx, idx_ref)
     np.testing.assert_allclose(cpu.adaptive_max_pool2d_backward(gy, idx, x.shape),
                                reference.adaptive_max_pool2d_backward(gy, idx_ref, x.shape), **TOL[dtype])
+
+
+@given(problem=pool_problems(dilation=False), out=st.tuples(st.integers(1, 4), st.integers(1, 4)))
+def test_threaded_and_serial_twins_agree(problem, out):
+    x = np.random.default_rng(0).standard_normal(problem["x_shape"])
+    avg_args = (problem["kernel"], problem["stride"], problem["padding"], problem["ceil_mode"], False, None)
+    results = []
+    for threaded in (False, True):
+        with threaded_kernels(threaded):
+            y, idx = cpu.max_pool2d_forward(x, *_max_args(problem))
+            ya = cpu.avg_pool2d_forward(x, *avg_args)
+            yaa = cpu.adaptive_avg_pool2d_forward(x, out)
+            yam, idxam = cpu.adaptive_max_pool2d_forward(x, out)
+            results.append((y, idx, cpu.max_pool2d_backward(y, idx, x.shape), ya,
+                            cpu.avg_pool2d_backward(ya, x.shape, *avg_args), yaa,
+                            cpu.adaptive_avg_pool2d_backward(yaa, x.shape), yam, idxam))
+    for serial, threaded in zip(*results):
+        np.testing.assert_array_equal(serial, threaded)
 
 
 def test_global_average_pooling():

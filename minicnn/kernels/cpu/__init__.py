@@ -1,8 +1,10 @@
 """CPU kernels: Numba-compiled pure functions on NumPy arrays (NCHW, float32 or float64).
 
-Numba's OpenMP threading layer and a multi-threaded OpenBLAS slow each other down 2-3x when a
-kernel alternates between them (as im2col + GEMM does), so Numba's ``workqueue`` layer is selected
-here, unless the NUMBA_THREADING_LAYER environment variable chooses one. Thread counts follow
+Threads: Numba's parallel loops and BLAS alternate in every convolution. Numba's OpenMP layer and a
+multi-threaded OpenBLAS slow each other down 3-10x there (threads of each spin while the other
+works; libgomp's wait policy cannot be changed for Numba alone, PyTorch shares it), so Numba's
+``workqueue`` layer is selected here unless NUMBA_THREADING_LAYER says otherwise. Its threads cost
+more to start (see threads.py), so small kernels run serially. Thread counts follow
 ``numba.set_num_threads`` (Numba loops) and threadpoolctl (BLAS).
 """
 import os

@@ -11,7 +11,7 @@ memory orders, whichever gives better matrix products:
       backward    gx    = col2im(W^T @ gy[n]),  gW = sum_n gy[n] @ cols[n]^T,  gb = sum of gy
   whole batch (K, N*L), otherwise (small images, many channels: one large GEMM per group):
       forward     rows  = W @ cols                        (O, N*L);  y = rows_to_nchw(rows) + b
-      backward    rows  = nchw_to_rows(gy) (+ gb),  gW = rows @ cols^T,  gx = col2im(W^T @ rows)
+      backward    rows  = nchw_to_rows(gy),  gW = rows @ cols^T,  gx = col2im(W^T @ rows),  gb = sum
 
 The column and row matrices are scratch space: they live in per-thread buffers reused from call to
 call, because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
@@ -30,7 +30,9 @@ import threading
 import numpy as np
 
 from ..shape_rules import conv_output_size
-from .im2col import col2im, im2col, nchw_to_rows, rows_to_nchw
+from .im2col import (col2im_serial, col2im_threads, im2col_serial, im2col_threads, nchw_to_rows_serial,
+                     nchw_to_rows_threads, rows_to_nchw_serial, rows_to_nchw_threads)
+from .threads import pick
 
 _scratch = threading.local()
 
@@ -65,7 +67,8 @@ def _columns(x, kernel, stride, padding, dilation, out_hw, per_image, extra_rows
     k, hw = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
     shape = (n, k + extra_rows, hw) if per_image else (k, n, hw)
     cols = _buffer("cols", shape, x.dtype)
-    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols, per_image)
+    pick(im2col_threads, im2col_serial, cols.size)(x, *kernel, *stride, *padding, *dilation, *out_hw, cols,
+                                                   per_image)
     return cols
 
 
@@ -90,17 +93,16 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
               out=rows.reshape(groups, o // groups, nl))
     bias = np.zeros(o, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     y = np.empty((n, o, out_hw[0] * out_hw[1]), x.dtype)
-    rows_to_nchw(rows, bias, y)
+    pick(rows_to_nchw_threads, rows_to_nchw_serial, y.size)(rows, bias, y)
     return y.reshape(n, o, *out_hw)
 
 
 def _gradient_rows(gy):
-    """gy (N, O, Ho, Wo) -> (rows (O, N*Ho*Wo) in the reused 'rows' buffer, bias gradient in float64)."""
+    """gy (N, O, Ho, Wo) -> rows (O, N*Ho*Wo), in the reused 'rows' buffer."""
     n, o, ho, wo = gy.shape
     rows = _buffer("rows", (o, n * ho * wo), gy.dtype)
-    gb64 = np.empty(o)
-    nchw_to_rows(gy.reshape(n, o, ho * wo), rows, gb64)
-    return rows, gb64
+    pick(nchw_to_rows_threads, nchw_to_rows_serial, rows.size)(gy.reshape(n, o, ho * wo), rows)
+    return rows
 
 
 def _input_grad(gy, w, x_shape, stride, padding, dilation, groups, out_hw, per_image):
@@ -116,7 +118,8 @@ def _input_grad(gy, w, x_shape, stride, padding, dilation, groups, out_hw, per_i
         np.matmul(w.reshape(groups, o // groups, k).transpose(0, 2, 1), gy.reshape(groups, o // groups, -1),
                   out=gcols.reshape(groups, k, -1))
     gx = np.empty(x_shape, gy.dtype)
-    col2im(gcols, *w.shape[2:], *stride, *padding, *dilation, *out_hw, gx, per_image)
+    pick(col2im_threads, col2im_serial, gcols.size)(gcols, *w.shape[2:], *stride, *padding, *dilation, *out_hw,
+                                                    gx, per_image)
     return gx
 
 
@@ -132,12 +135,8 @@ def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, Tr
     n, o = gy.shape[:2]
     out_hw = gy.shape[2:]
     per_image = _per_image(groups, out_hw)
-    if per_image:
-        g = gy.reshape(n, o, -1)
-        gb = _bias_grad(g) if needs[2] else None
-    else:
-        g, gb64 = _gradient_rows(gy)
-        gb = gb64.astype(x.dtype) if needs[2] else None
+    gb = _bias_grad(gy.reshape(n, o, -1)) if needs[2] else None
+    g = gy.reshape(n, o, -1) if per_image else _gradient_rows(gy)
     gw = None
     if needs[1]:                                  # before _input_grad: both use the 'cols' buffer
         cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, per_image)
@@ -159,8 +158,7 @@ def conv2d_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
     if _per_image(groups, out_hw):
         g = gy.reshape(*gy.shape[:2], -1)
         return _input_grad(g, w, tuple(x_shape), stride, padding, dilation, groups, out_hw, True)
-    rows, _ = _gradient_rows(gy)
-    return _input_grad(rows, w, tuple(x_shape), stride, padding, dilation, groups, out_hw, False)
+    return _input_grad(_gradient_rows(gy), w, tuple(x_shape), stride, padding, dilation, groups, out_hw, False)
 
 
 def conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):

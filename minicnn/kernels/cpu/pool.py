@@ -14,7 +14,8 @@ taps are visited in that order and only a strictly larger value replaces the max
 window wins (the first NaN), so NaNs propagate. The backward pass adds each output gradient to that
 one position. (A dilated window that sees only padding gives -inf and index -1.)
 
-Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test.
+Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test. Each
+kernel body is compiled as a threaded and a serial twin (see threads.py).
 Arguments: x (N, C, H, W) float32 or float64; kernel, stride, padding, dilation are (h, w) pairs;
 shapes and ``padding <= kernel // 2`` are assumed checked by the caller (minicnn.functional).
 """
@@ -23,9 +24,17 @@ from numba import njit, prange
 from numba import uint64 as u
 
 from ..shape_rules import adaptive_window, pool_output_size
-from .im2col import _valid_range
+from .threads import pick
 
 _adaptive_window = njit(cache=True, inline="always")(adaptive_window)
+
+
+@njit(cache=True, inline="always")
+def _valid_range(offset, stride, size, n_out):
+    """[lo, hi): the output positions o with 0 <= o * stride + offset < size (one tap of a row)."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = (size - 1 - offset) // stride + 1 if size - 1 - offset >= 0 else 0
+    return min(lo, n_out), max(min(hi, n_out), min(lo, n_out))
 
 
 @njit(cache=True)
@@ -52,8 +61,8 @@ def _max_tap(src, first, step, lo, hi, out, arg, row_out):
         arg[o] = at if take else where
 
 
-@njit(parallel=True, cache=True)
-def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+@njit(cache=True, inline="always")
+def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, dh, h)
@@ -79,7 +88,17 @@ def _max_pool(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
 
 
 @njit(parallel=True, cache=True)
-def _scatter_by_index(gy, idx, gx):
+def _max_pool_threads(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx)
+
+
+@njit(cache=True)
+def _max_pool_serial(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx)
+
+
+@njit(cache=True, inline="always")
+def _scatter_by_index_body(gy, idx, gx):
     """gx[p, idx[p, k]] += gy[p, k] for each plane p (gx and gy flattened per plane)."""
     for p in prange(gx.shape[0]):
         plane, grads, where = gx[p], gy[p], idx[p]
@@ -89,13 +108,23 @@ def _scatter_by_index(gy, idx, gx):
                 plane[u(where[u(k)])] += grads[u(k)]
 
 
+@njit(parallel=True, cache=True)
+def _scatter_by_index_threads(gy, idx, gx):
+    _scatter_by_index_body(gy, idx, gx)
+
+
+@njit(cache=True)
+def _scatter_by_index_serial(gy, idx, gx):
+    _scatter_by_index_body(gy, idx, gx)
+
+
 def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     """(y (N, C, Ho, Wo), indices (N, C, Ho, Wo) int64): window maxima and their flat positions."""
     x = np.ascontiguousarray(x)
     out_hw = pool_output_size(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     idx = np.empty(y.shape, np.int64)
-    _max_pool(x, *kernel, *stride, *padding, *dilation, y, idx)
+    pick(_max_pool_threads, _max_pool_serial, x.size)(x, *kernel, *stride, *padding, *dilation, y, idx)
     return y, idx
 
 
@@ -105,7 +134,8 @@ def max_pool2d_backward(gy, indices, x_shape):
     n, c, h, w = x_shape
     gy = np.ascontiguousarray(gy)
     gx = np.empty((n * c, h * w), gy.dtype)
-    _scatter_by_index(gy.reshape(n * c, -1), np.ascontiguousarray(indices).reshape(n * c, -1), gx)
+    scatter = pick(_scatter_by_index_threads, _scatter_by_index_serial, gx.size)
+    scatter(gy.reshape(n * c, -1), np.ascontiguousarray(indices).reshape(n * c, -1), gx)
     return gx.reshape(x_shape)
 
 
@@ -126,8 +156,8 @@ def _avg_counts(n_out, k, s, p, size, count_include_pad):
     return counts
 
 
-@njit(parallel=True, cache=True)
-def _avg_pool(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
+@njit(cache=True, inline="always")
+def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
@@ -152,7 +182,17 @@ def _avg_pool(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
 
 
 @njit(parallel=True, cache=True)
-def _avg_pool_backward(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
+def _avg_pool_threads(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
+    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y)
+
+
+@njit(cache=True)
+def _avg_pool_serial(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
+    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y)
+
+
+@njit(cache=True, inline="always")
+def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
     n_img, c_in, h, w = gx.shape
     ho, wo = gy.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
@@ -176,13 +216,24 @@ def _avg_pool_backward(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, g
                         plane[u(first + ow * sw)] += share[u(ow)]
 
 
+@njit(parallel=True, cache=True)
+def _avg_pool_backward_threads(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
+    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx)
+
+
+@njit(cache=True)
+def _avg_pool_backward_serial(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
+    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx)
+
+
 def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
     """y (N, C, Ho, Wo): window means. The divisor is the window size clipped to the padded input
     (count_include_pad) or to the input, or ``divisor_override`` when given (PyTorch's rules)."""
     x = np.ascontiguousarray(x)
     out_hw = pool_output_size(x.shape[2:], kernel, stride, padding, 1, ceil_mode)
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
-    _avg_pool(x, *kernel, *stride, *padding, bool(count_include_pad), int(divisor_override or 0), y)
+    pick(_avg_pool_threads, _avg_pool_serial, x.size)(x, *kernel, *stride, *padding, bool(count_include_pad),
+                                                      int(divisor_override or 0), y)
     return y
 
 
@@ -191,13 +242,13 @@ def avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode, count_i
     """gx (x_shape): each output gradient divided by its divisor, added to its whole window."""
     gy = np.ascontiguousarray(gy)
     gx = np.empty(x_shape, gy.dtype)
-    _avg_pool_backward(gy, *kernel, *stride, *padding, bool(count_include_pad),
-                       int(divisor_override or 0), gx)
+    backward = pick(_avg_pool_backward_threads, _avg_pool_backward_serial, gx.size)
+    backward(gy, *kernel, *stride, *padding, bool(count_include_pad), int(divisor_override or 0), gx)
     return gx
 
 
-@njit(parallel=True, cache=True)
-def _adaptive_pool(x, is_max, y, idx):
+@njit(cache=True, inline="always")
+def _adaptive_pool_body(x, is_max, y, idx):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     for p in prange(n_img * c_in):
@@ -226,7 +277,17 @@ def _adaptive_pool(x, is_max, y, idx):
 
 
 @njit(parallel=True, cache=True)
-def _adaptive_avg_backward(gy, gx):
+def _adaptive_pool_threads(x, is_max, y, idx):
+    _adaptive_pool_body(x, is_max, y, idx)
+
+
+@njit(cache=True)
+def _adaptive_pool_serial(x, is_max, y, idx):
+    _adaptive_pool_body(x, is_max, y, idx)
+
+
+@njit(cache=True, inline="always")
+def _adaptive_avg_backward_body(gy, gx):
     n_img, c_in, h, w = gx.shape
     ho, wo = gy.shape[2:]
     for p in prange(n_img * c_in):
@@ -243,12 +304,22 @@ def _adaptive_avg_backward(gy, gx):
                         plane[u(hh * w + ww)] += g
 
 
+@njit(parallel=True, cache=True)
+def _adaptive_avg_backward_threads(gy, gx):
+    _adaptive_avg_backward_body(gy, gx)
+
+
+@njit(cache=True)
+def _adaptive_avg_backward_serial(gy, gx):
+    _adaptive_avg_backward_body(gy, gx)
+
+
 def adaptive_avg_pool2d_forward(x, output_size):
     """y (N, C, *output_size): means over windows [floor(i H / Ho), ceil((i + 1) H / Ho)) per axis;
     output_size (1, 1) is global average pooling."""
     x = np.ascontiguousarray(x)
     y = np.empty((*x.shape[:2], *output_size), x.dtype)
-    _adaptive_pool(x, False, y, np.empty((1, 1, 1, 1), np.int64))
+    pick(_adaptive_pool_threads, _adaptive_pool_serial, x.size)(x, False, y, np.empty((1, 1, 1, 1), np.int64))
     return y
 
 
@@ -256,7 +327,7 @@ def adaptive_avg_pool2d_backward(gy, x_shape):
     """gx (x_shape): each output gradient divided by its window's area, added to the window."""
     gy = np.ascontiguousarray(gy)
     gx = np.empty(x_shape, gy.dtype)
-    _adaptive_avg_backward(gy, gx)
+    pick(_adaptive_avg_backward_threads, _adaptive_avg_backward_serial, gx.size)(gy, gx)
     return gx
 
 
@@ -265,5 +336,5 @@ def adaptive_max_pool2d_forward(x, output_size):
     x = np.ascontiguousarray(x)
     y = np.empty((*x.shape[:2], *output_size), x.dtype)
     idx = np.empty(y.shape, np.int64)
-    _adaptive_pool(x, True, y, idx)
+    pick(_adaptive_pool_threads, _adaptive_pool_serial, x.size)(x, True, y, idx)
     return y, idx
