@@ -17,9 +17,10 @@ The column and row matrices are scratch space: they live in per-thread buffers r
 call, because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
 returned arrays are new. ``release_buffers()`` frees the scratch space.
 
-Threads: the Numba passes honour ``numba.set_num_threads``, the GEMMs the BLAS thread count
-(threadpoolctl). Numba's OpenMP layer and a multi-threaded OpenBLAS slow each other down 2-3x, so
-minicnn.kernels.cpu selects Numba's ``workqueue`` layer unless NUMBA_THREADING_LAYER says otherwise.
+Threads: the Numba passes honour ``numba.set_num_threads`` (and run serially when there is one
+thread or little work, see threads.py), the GEMMs the BLAS thread count (threadpoolctl). Numba's
+OpenMP layer and a multi-threaded OpenBLAS slow each other down 3-10x, so minicnn.kernels.cpu
+selects Numba's ``workqueue`` layer unless NUMBA_THREADING_LAYER says otherwise.
 
 Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padding, dilation are
 (h, w) pairs of ints (padding symmetric: asymmetric padding is F.pad's job); float32 or float64,
@@ -142,9 +143,10 @@ def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, Tr
         cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, per_image)
         if per_image:                             # sum over images of gy[n] @ cols[n]^T
             gw = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)
-        else:
+        else:                                     # (cols @ rows^T)^T: OpenBLAS is faster this way round
             nl = g.shape[1]
-            gw = np.matmul(g.reshape(groups, -1, nl), cols.reshape(groups, -1, nl).transpose(0, 2, 1))
+            gw = np.matmul(cols.reshape(groups, -1, nl), g.reshape(groups, -1, nl).transpose(0, 2, 1))
+            gw = gw.transpose(0, 2, 1)
         gw = gw.reshape(w.shape)
     gx = _input_grad(g, w, x.shape, stride, padding, dilation, groups, out_hw, per_image) if needs[0] else None
     return gx, gw, gb
