@@ -21,10 +21,10 @@ class Dataset:
     `__getitems__(indices)` returning whole batches (a tuple of arrays)."""
 
     def __getitem__(self, index):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define __getitem__(index) to be a Dataset")
 
     def __len__(self):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define __len__() to be a Dataset")
 
 
 def collate(samples):

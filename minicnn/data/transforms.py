@@ -98,7 +98,7 @@ class Transform:
                          f"(N, C, H, W), got an array of shape {x.shape}")
 
     def apply(self, x, rng):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define apply(batch, rng) to be a Transform")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

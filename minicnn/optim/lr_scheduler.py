@@ -46,7 +46,7 @@ class LRScheduler:
         self._is_initial = False
 
     def get_lr(self) -> list:
-        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
+        raise TypeError(f"{type(self).__name__} must define get_lr() to be a scheduler")
 
     def _current_lrs(self) -> list:
         return [group["lr"] for group in self.optimizer.param_groups]
