@@ -143,17 +143,21 @@ adaptive_max_pool2d_backward = max_pool2d_backward
 
 
 @njit(cache=True)
-def _avg_counts(n_out, k, s, p, size, count_include_pad):
-    """Per output position along one axis, PyTorch's share of the divisor: the window clipped to the
-    padded input (count_include_pad) or to the input itself."""
-    counts = np.empty(n_out, np.int64)
-    for o in range(n_out):
-        start = o * s - p
-        end = min(start + k, size + p)
-        if not count_include_pad:
-            start, end = max(start, 0), min(end, size)
-        counts[o] = end - start
-    return counts
+def _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor):
+    """(Ho, Wo) divisors of the average windows, PyTorch's rule: the window clipped to the padded
+    input (count_include_pad) or to the input itself, or ``divisor`` when it is > 0."""
+    div = np.empty((ho, wo))
+    for oh in range(ho):
+        for ow in range(wo):
+            size = 1
+            for o, k, s, p, n in ((oh, kh, sh, ph, h), (ow, kw, sw, pw, w)):
+                start = o * s - p
+                end = min(start + k, n + p)
+                if not count_include_pad:
+                    start, end = max(start, 0), min(end, n)
+                size *= end - start
+            div[oh, ow] = divisor if divisor > 0 else size
+    return div
 
 
 @njit(cache=True, inline="always")
@@ -161,8 +165,7 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
-    count_h = _avg_counts(ho, kh, sh, ph, h, count_include_pad)
-    count_w = _avg_counts(wo, kw, sw, pw, w, count_include_pad)
+    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor)
     for p in prange(n_img * c_in):
         n, c = p // c_in, p % c_in
         src, out = x[n, c].reshape(-1), y[n, c].reshape(-1)
@@ -177,8 +180,7 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
                     for ow in range(lo, hi):
                         total[u(ow)] += src[u(first + ow * sw)]
             for ow in range(wo):
-                div = divisor if divisor > 0 else count_h[oh] * count_w[ow]
-                out[u(oh * wo + ow)] = total[u(ow)] / div
+                out[u(oh * wo + ow)] = total[u(ow)] / div[oh, ow]
 
 
 @njit(parallel=True, cache=True)
@@ -196,8 +198,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
     n_img, c_in, h, w = gx.shape
     ho, wo = gy.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
-    count_h = _avg_counts(ho, kh, sh, ph, h, count_include_pad)
-    count_w = _avg_counts(wo, kw, sw, pw, w, count_include_pad)
+    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor)
     for p in prange(n_img * c_in):
         n, c = p // c_in, p % c_in
         grads, plane = gy[n, c].reshape(-1), gx[n, c].reshape(-1)
@@ -205,8 +206,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
         share = np.empty(wo, gx.dtype)               # each output's gradient over its divisor
         for oh in range(ho):
             for ow in range(wo):
-                div = divisor if divisor > 0 else count_h[oh] * count_w[ow]
-                share[u(ow)] = grads[u(oh * wo + ow)] / div
+                share[u(ow)] = grads[u(oh * wo + ow)] / div[oh, ow]
             for i in range(i_lo[oh], i_hi[oh]):
                 row_in = (oh * sh - ph + i) * w
                 for j in range(kw):
