@@ -101,6 +101,14 @@ def test_conv2d_layer_initialisation_and_forward():
     assert list(nn.Conv2d(1, 2, 3, bias=False).state_dict()) == ["weight"]
 
 
+def test_conv2d_layer_gradcheck_float64():
+    layer = nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=1, dilation=(1, 2), dtype=np.float64)
+    x = mc.randn(2, 2, 5, 6, dtype=np.float64, requires_grad=True)
+    assert layer.weight.dtype == np.float64
+    assert mc.gradcheck(lambda a, w, b: F.conv2d(a, w, b, (2, 1), 1, (1, 2)), [x, layer.weight, layer.bias])
+    assert mc.gradcheck(lambda a: layer(a), [x])
+
+
 def test_conv2d_layer_trains():
     """The gradients reach the parameters: a few SGD steps reduce a regression loss."""
     layer = nn.Conv2d(1, 1, 3, padding="same")
