@@ -8,7 +8,8 @@ reports the test error after every epoch and the wall time per epoch, for minicn
 torch is installed, for PyTorch starting from the SAME initial weights, with the same data
 order, batch size, optimizer and learning-rate schedule. Both run at the same thread count.
 Recipe: 28x28 images padded to 32x32, normalized with the dataset's mean/std, Adam(lr=1e-3)
-with cosine annealing to 0 over the run, batch 64.
+with cosine annealing to 0 over the run, batch 64; --augment adds random shifts of up to
+2 pixels (the same augmented batches feed both frameworks).
 """
 from __future__ import annotations
 
@@ -42,19 +43,22 @@ def set_threads(n: int) -> None:
         pass
 
 
-def load(dataset: str, limit: int | None):
+def load(dataset: str, limit: int | None, augment: bool = False):
     cls = data.MNIST if dataset == "mnist" else data.FashionMNIST
     tf = T.Compose([T.Pad(2), T.Normalize(*STATS[dataset])])
-    train, test = cls(train=True, transform=tf), cls(train=False, transform=tf)
+    shift = [T.RandomAffine(degrees=0, translate=(2 / 32, 2 / 32))] if augment else []
+    train = cls(train=True, transform=T.Compose([T.Pad(2)] + shift + [T.Normalize(*STATS[dataset])]))
+    test = cls(train=False, transform=tf)
     if limit:
         train = data.Subset(train, range(limit))
     return train, test
 
 
-def run_minicnn(model, train_set, test_set, epochs, batch_size, seed, threads):
+def run_minicnn(model, train_set, test_set, epochs, batch_size, seed, threads, lr):
+    T.seed(seed)  # the same augmentations for both frameworks
     loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)
     test_loader = data.DataLoader(test_set, batch_size=1000)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     rows = []
     for epoch in range(epochs):
@@ -69,13 +73,14 @@ def run_minicnn(model, train_set, test_set, epochs, batch_size, seed, threads):
     return rows
 
 
-def run_torch(torch_model, train_set, test_set, epochs, batch_size, seed, threads):
+def run_torch(torch_model, train_set, test_set, epochs, batch_size, seed, threads, lr):
     import torch
     import torch.nn.functional as TF
 
+    T.seed(seed)
     loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed)  # same order
     test_loader = data.DataLoader(test_set, batch_size=1000)
-    optimizer = torch.optim.Adam(torch_model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(torch_model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     rows = []
     for epoch in range(epochs):
@@ -134,6 +139,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit-train", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--augment", action="store_true", help="random shifts of up to 2 pixels")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--json", default=None, help="write all numbers to this file")
     args = parser.parse_args(argv)
@@ -146,17 +153,17 @@ def main(argv=None) -> int:
     except ImportError:
         have_torch = False
 
-    train_set, test_set = load(args.dataset, args.limit_train)
+    train_set, test_set = load(args.dataset, args.limit_train, args.augment)
     variants = ["classic", "modern"] if args.variant == "both" else [args.variant]
     report = {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
-              "threads": args.threads, "runs": {}}
+              "threads": args.threads, "lr": args.lr, "augment": args.augment, "runs": {}}
     for variant in variants:
         mc.manual_seed(args.seed)
         model = mc.models.lenet5(modern=variant == "modern")
         start_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
         print(f"LeNet-5 ({variant}) on {args.dataset}, {len(train_set)} training images:", flush=True)
         report["runs"][f"minicnn-{variant}"] = run_minicnn(
-            model, train_set, test_set, args.epochs, args.batch_size, args.seed, args.threads)
+            model, train_set, test_set, args.epochs, args.batch_size, args.seed, args.threads, args.lr)
         if have_torch:
             import torch
 
@@ -165,7 +172,7 @@ def main(argv=None) -> int:
             model.load_state_dict(start_state)
             copy_weights(model, torch_model)
             report["runs"][f"pytorch-{variant}"] = run_torch(
-                torch_model, train_set, test_set, args.epochs, args.batch_size, args.seed, args.threads)
+                torch_model, train_set, test_set, args.epochs, args.batch_size, args.seed, args.threads, args.lr)
 
     print(f"\n{'run':<18} {'s/epoch':>8} {'total s':>8} {'final error':>12}")
     for name, rows in report["runs"].items():
