@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.conv import _conv2d
-from ..kernels.shape_rules import pair
+from ..functional.padding import pad as _pad
+from ..kernels.shape_rules import pair, same_padding
 from . import init
 from .module import Module, Parameter
 
@@ -14,7 +15,8 @@ class Conv2d(Module):
 
     weight: (out_channels, in_channels / groups, kh, kw), bias: (out_channels,), both initialised as
     PyTorch does (kaiming_uniform_(a=sqrt(5)); bias uniform in +-1/sqrt(fan_in)).
-    padding: an int, an (h, w) pair, 'valid' or 'same' (stride 1 only). padding_mode: 'zeros'.
+    padding: an int, an (h, w) pair, 'valid' or 'same' (stride 1 only).
+    padding_mode: 'zeros' (inside the kernel), 'reflect', 'replicate' or 'circular' (F.pad first).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
@@ -23,8 +25,9 @@ class Conv2d(Module):
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d: only padding_mode='zeros' is implemented, got {padding_mode!r}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair(kernel_size, "Conv2d: kernel_size")
         self.stride, self.dilation = pair(stride, "Conv2d: stride"), pair(dilation, "Conv2d: dilation")
@@ -47,7 +50,16 @@ class Conv2d(Module):
         init.default_init_(self.weight, self.bias)
 
     def forward(self, x):
-        return _conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            if padding == "same":
+                (top, bottom), (left, right) = (same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation))
+            elif padding == "valid":
+                top = bottom = left = right = 0
+            else:
+                (top, left), (bottom, right) = padding, padding
+            x, padding = _pad(x, (left, right, top, bottom), mode=self.padding_mode), (0, 0)
+        return _conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups,
                        repr(self))
 
     def extra_repr(self):
@@ -60,4 +72,6 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
