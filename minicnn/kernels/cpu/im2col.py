@@ -74,6 +74,9 @@ def im2col_serial(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols, per_image):
     _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols, per_image)
 
 
+im2col = im2col_serial                            # the plain name: what one thread runs
+
+
 @njit(cache=True, inline="always")
 def _add_row(padded, start, step, row, first, count):
     """padded[start + k * step] += row[first + k] for k < count."""
@@ -116,6 +119,9 @@ def col2im_threads(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx, per_image):
 @njit(cache=True)
 def col2im_serial(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx, per_image):
     _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx, per_image)
+
+
+col2im = col2im_serial
 
 
 @njit(cache=True, inline="always")
