@@ -2,7 +2,7 @@
 
     kernels = kernels_for(x)          # minicnn.kernels.cpu for a NumPy array,
     y = kernels.conv2d_forward(...)   # minicnn.kernels.cuda for a numba.cuda device array
-    x_gpu = to_device(x); x = to_host(x_gpu)
+    x_gpu = to_device(x); x = to_host(x_gpu); device_of(x_gpu) == "cuda"
 
 Both kernel modules have the same names and signatures, so an op never branches on the device:
 the array it holds decides. Importing this module never needs CUDA or the numba-cuda package:
@@ -26,7 +26,17 @@ def _numba_cuda():
 
 def is_device_array(array):
     """True for a numba.cuda device array (also the CUDA simulator's): both carry __cuda_ndarray__."""
-    return bool(getattr(array, "__cuda_ndarray__", False))
+    return not isinstance(array, np.ndarray) and bool(getattr(array, "__cuda_ndarray__", False))
+
+
+def device_of(array):
+    """"cuda" for a numba.cuda device array, "cpu" for anything else (a NumPy array)."""
+    return "cuda" if is_device_array(array) else "cpu"
+
+
+def as_array(value):
+    """``value`` as it is when it is a NumPy or a device array, else np.asarray(value) (a number)."""
+    return value if isinstance(value, np.ndarray) or is_device_array(value) else np.asarray(value)
 
 
 def kernels_for(array):
@@ -68,7 +78,7 @@ def to_device(array):
                            "or numba-cuda is not installed); minicnn runs on the CPU with NumPy arrays. "
                            "For testing without a GPU, set NUMBA_ENABLE_CUDASIM=1 before importing numba.")
     from numba import cuda
-    return cuda.to_device(np.ascontiguousarray(array))
+    return cuda.to_device(np.require(array, requirements="C"))     # (ascontiguousarray makes 0-d 1-d)
 
 
 def to_host(array):
@@ -78,3 +88,9 @@ def to_host(array):
     if is_device_array(array):
         return array.copy_to_host()
     raise TypeError(f"to_host: expected a NumPy array or a numba.cuda device array, got {type(array).__name__}")
+
+
+def to_like(array, like):
+    """``array`` (a NumPy array) copied to where ``like`` lives: to the GPU when ``like`` is a device
+    array, else ``array`` itself."""
+    return to_device(array) if is_device_array(like) else array

@@ -18,6 +18,11 @@ from .batchnorm import (batch_norm_backward, batch_norm_forward, batch_norm_stat
                         local_response_norm_backward, local_response_norm_forward)
 from .conv import (conv2d_backward, conv2d_bias_grad, conv2d_forward, conv2d_input_grad,  # noqa: E402
                    conv2d_weight_grad, release_buffers)
+from .elementwise import (adam_update, add, astype, batch_norm_invstd, batch_norm_update_running,  # noqa: E402
+                          full, relu_backward, relu_forward, sgd_update, sigmoid_backward, sigmoid_forward,
+                          sum_to_shape, tanh_backward, tanh_forward)
+from .linear import linear_backward, linear_forward  # noqa: E402
+from .loss import cross_entropy_backward, cross_entropy_forward  # noqa: E402
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward,  # noqa: E402
                    adaptive_max_pool2d_backward, adaptive_max_pool2d_forward, avg_pool2d_backward,
                    avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward)

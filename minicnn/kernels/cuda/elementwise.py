@@ -1,7 +1,9 @@
-"""Element-wise kernels on the GPU: activations, bias add, and the SGD / Adam parameter updates.
+"""Element-wise kernels on the GPU: activations, bias add, the array helpers of the autograd engine
+(add, astype, full, sum_to_shape), batch norm's running statistics, and the SGD / Adam updates.
 
-On the CPU these are one-line NumPy expressions inside the ops and optimizers; on the GPU each is a
-kernel with one thread per element (grid-stride loops over the arrays seen flat, see launch.py).
+On the CPU these are one-line NumPy functions (minicnn.kernels.cpu.elementwise, same names and
+signatures); on the GPU each is a kernel with one thread per element (grid-stride loops over the
+arrays seen flat, see launch.py).
 The formulas are the ones of minicnn.functional.activations and minicnn.optim, which follow
 PyTorch. Arrays are C-contiguous device arrays of one dtype; scalars are cast to that dtype on the
 host so float32 arrays are computed in float32.
@@ -12,9 +14,11 @@ amsgrad) is passed as None; the kernel then receives ``param`` in its place and 
 """
 import math
 
+import numpy as np
 from numba import cuda
 
-from .launch import as_device, empty, flat, grid_1d
+from .im2col import channel_sums
+from .launch import MAX_BLOCKS, THREADS, as_device, empty, flat, full, grid_1d  # noqa: F401 (full: exported)
 
 
 def _launch(kernel, out, *arrays_and_scalars):
@@ -31,13 +35,15 @@ def _unary(kernel, x, name):
     return y
 
 
-def _binary(kernel, a, b, name):
-    """out = kernel applied to each pair of elements of a and b (b cast to a's dtype)."""
+def _binary(kernel, a, b, name, out=None):
+    """out = kernel applied to each pair of elements of a and b (b cast to a's dtype); ``out`` is
+    allocated when None."""
     a = as_device(a, name=name)
     b = as_device(b, a.dtype, name)
     if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"minicnn.kernels.cuda.{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ")
-    out = empty(a.shape, a.dtype)
+        raise ValueError(f"minicnn.kernels.cuda.{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ "
+                         "(broadcasting has no GPU kernel yet: the shapes must be equal)")
+    out = empty(a.shape, a.dtype) if out is None else out
     _launch(kernel, flat(out), flat(a, name), flat(b, name))
     return out
 
@@ -114,6 +120,84 @@ def sigmoid_forward(x):
 def sigmoid_backward(gy, y):
     """gx = gy * y * (1 - y) (y: the forward output)."""
     return _binary(_sigmoid_grad, gy, y, "sigmoid_backward")
+
+
+@cuda.jit(cache=True)
+def _add(a, b, out):
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[e] = a[e] + b[e]
+
+
+def add(a, b, out=None):
+    """a + b for arrays of one shape (into ``out`` when given: ``add(a, b, out=a)`` is ``a += b``)."""
+    return _binary(_add, a, b, "add", out)
+
+
+@cuda.jit(cache=True)
+def _cast(a, out):
+    for e in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[e] = a[e]                                 # converted to out's dtype on assignment
+
+
+def astype(a, dtype):
+    """A copy of ``a`` with dtype ``dtype`` (always a new array, as ndarray.astype)."""
+    a = as_device(a, name="astype")
+    out = empty(a.shape, dtype)
+    _launch(_cast, flat(out), flat(a, "astype"))
+    return out
+
+
+def sum_to_shape(grad, shape):
+    """``grad`` summed over the axes that broadcasting added or stretched, giving ``shape``.
+
+    On the GPU the axes kept must be one block of neighbouring axes: grad is then seen as (A, K, B)
+    and summed over A and B (channel_sums), which covers a bias (C,) of (N, C) or (1, C, 1, 1) of
+    (N, C, H, W), and a scalar. Other patterns have no GPU kernel yet."""
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
+        return grad
+    padded = (1,) * (grad.ndim - len(shape)) + shape          # shape, with as many axes as grad
+    kept = [i for i, m in enumerate(padded) if m != 1]
+    lo, hi = (kept[0], kept[-1] + 1) if kept else (0, 0)
+    if len(padded) != grad.ndim or any(padded[i] != grad.shape[i] for i in range(lo, hi)):
+        raise NotImplementedError(f"minicnn.kernels.cuda.sum_to_shape: summing a gradient of shape "
+                                  f"{tuple(grad.shape)} to {shape} has no GPU kernel yet (the axes kept must "
+                                  "be neighbours)")
+    a = int(np.prod(grad.shape[:lo]))
+    k = int(np.prod(grad.shape[lo:hi]))
+    out = empty(k, grad.dtype)
+    channel_sums[min(k, MAX_BLOCKS), THREADS](flat(grad, "grad").reshape(a, k, grad.size // (a * k)), out)
+    return out.reshape(shape)
+
+
+@cuda.jit(cache=True)
+def _update_running(running_mean, running_var, mean, var, keep, momentum, unbias):
+    for c in range(cuda.grid(1), running_mean.size, cuda.gridsize(1)):
+        running_mean[c] = running_mean[c] * keep + running_mean.dtype.type(momentum * mean[c])
+        running_var[c] = running_var[c] * keep + running_var.dtype.type(momentum * var[c] * unbias)
+
+
+def batch_norm_update_running(running_mean, running_var, mean, var, momentum, count):
+    """In place, as PyTorch: running = (1 - momentum) * running + momentum * batch statistic, with the
+    variance made unbiased (times count / (count - 1); count: values per channel, N * H * W)."""
+    if running_mean.size:
+        _update_running[grid_1d(running_mean.size)](running_mean, running_var, mean, var,
+                                                    running_mean.dtype.type(1 - momentum), float(momentum),
+                                                    count / (count - 1))
+
+
+@cuda.jit(cache=True)
+def _invstd(var, eps, out):
+    for c in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[c] = 1.0 / math.sqrt(var[c] + eps)
+
+
+def batch_norm_invstd(var, eps):
+    """1 / sqrt(var + eps) per channel, in float64."""
+    out = empty(var.shape[0], np.float64)
+    if out.size:
+        _invstd[grid_1d(out.size)](as_device(var, np.float64, "var"), float(eps), out)
+    return out
 
 
 @cuda.jit(cache=True)

@@ -118,7 +118,7 @@ def as_device(a, dtype=None, name="array"):
     """``a`` as a device array of ``dtype`` (default: its own): a NumPy array is copied to the GPU,
     a device array of another dtype is cast by a kernel, anything else raises TypeError."""
     if isinstance(a, np.ndarray):
-        return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
+        return cuda.to_device(np.require(a, dtype, "C"))         # (ascontiguousarray makes 0-d 1-d)
     if not is_device_array(a):
         raise TypeError(f"minicnn.kernels.cuda: {name} must be a numba.cuda device array or a NumPy array, "
                         f"got {type(a).__name__}")
