@@ -6,11 +6,16 @@ each node's `Function.backward` once, with the summed gradients of its
 outputs. Both walks are iterative, so a 1000-layer network needs no deep
 Python recursion. Leaves (tensors created by the user with
 `requires_grad=True`) accumulate into `.grad`, as in PyTorch.
+
+Gradients are arrays on the device of their tensor; the few array operations
+the engine does itself (add, astype, full) come from `kernels_for(grad)`: NumPy
+on the CPU, numba.cuda kernels on the GPU.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.backend import as_array, kernels_for
 from .function import Node, no_grad, unbroadcast
 
 
@@ -38,20 +43,21 @@ def _topological_order(root: Node) -> list[Node]:
     return order
 
 
-def _accumulate(store: dict, key, grad: np.ndarray):
-    store[key] = grad if key not in store else store[key] + grad
+def _accumulate(store: dict, key, grad):
+    store[key] = grad if key not in store else kernels_for(grad).add(store[key], grad)
 
 
-def _add_to_leaf(tensor, grad: np.ndarray):
+def _add_to_leaf(tensor, grad):
     from .tensor import Tensor
 
-    if tensor.grad is None:
-        tensor.grad = Tensor(np.array(grad, dtype=tensor.dtype, copy=True))
+    kernels = kernels_for(grad)
+    if tensor.grad is None:             # a copy: one gradient array may be handed to several inputs
+        tensor.grad = Tensor(kernels.astype(grad, tensor.dtype))
     else:
-        tensor.grad.data += grad
+        kernels.add(tensor.grad.data, grad, out=tensor.grad.data)
 
 
-def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
+def backward(root, grad, retain_graph: bool = False) -> None:
     """Propagate `grad` (d loss / d root) to every leaf that requires grad."""
     if root._node is None:  # a leaf: d root / d root = 1
         _add_to_leaf(root, grad)
@@ -67,7 +73,10 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 raise RuntimeError(
                     f"Trying to backward through the graph a second time ({node.name()} was already "
                     "used and freed). Pass retain_graph=True to the first backward() to keep it.")
-            grads_out = [np.zeros(s, d) if g is None else g for g, (s, d) in zip(grads_out, node.outputs)]
+            if any(g is None for g in grads_out):      # an output that nothing used: a zero gradient
+                kernels = kernels_for(as_array(next(g for g in grads_out if g is not None)))
+                grads_out = [kernels.full(shape, 0, dtype) if g is None else g
+                             for g, (shape, dtype) in zip(grads_out, node.outputs)]
             grads_in = node.function.backward(node.ctx, *grads_out)
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
@@ -80,14 +89,14 @@ def backward(root, grad: np.ndarray, retain_graph: bool = False) -> None:
                 if tensor is None or g is None or not tensor.requires_grad:
                     continue
                 try:
-                    g = unbroadcast(np.asarray(g), tensor.shape)
+                    g = unbroadcast(as_array(g), tensor.shape)
                 except (ValueError, IndexError):
                     raise RuntimeError(
                         f"{node.function.__name__}.backward returned a gradient of shape {np.shape(g)} "
                         f"for an input of shape {tensor.shape}; a gradient must have the input's shape "
                         "(or a shape that broadcasts to it)") from None
                 if g.dtype != tensor.dtype:
-                    g = g.astype(tensor.dtype)
+                    g = kernels_for(g).astype(g, tensor.dtype)
                 if tensor._node is None:
                     _add_to_leaf(tensor, g)
                 else:

@@ -21,13 +21,19 @@ wraps the result in a Tensor and, when any input requires grad, records the
 node (`grad_fn`) that `Tensor.backward` later visits. This is the shape of
 `torch.autograd.Function`, except that `forward`/`backward` see plain arrays:
 the kernels below them never meet a Tensor.
+
+On the GPU the arrays are numba.cuda device arrays, and an op computes with
+``kernels_for(x)`` (minicnn.kernels.cpu or .cuda, picked by the array). An op
+that does so sets ``runs_on_gpu = True``; `apply` refuses device arrays for
+every other op, with an error naming it, instead of letting NumPy copy them to
+the host behind the user's back.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 
-import numpy as np
+from ..kernels.backend import as_array, is_device_array, kernels_for
 
 _state = threading.local()
 
@@ -94,8 +100,29 @@ class Node:
         return f"<{self.name()}>"
 
 
+def no_gpu_kernel(name: str) -> NotImplementedError:
+    """The error for an op that was given a tensor on the GPU but only runs on the CPU."""
+    return NotImplementedError(
+        f"{name}: no GPU kernel yet: this op runs on the CPU only (NumPy arrays) and was given a tensor "
+        "on the GPU (device 'cuda'). Copy it to the host first with .cpu(), or build the model from "
+        "layers that run on the GPU (convolution, pooling, batch norm, ReLU/tanh/sigmoid, Flatten, "
+        "Linear, residual additions, cross_entropy).")
+
+
+def _check_devices(cls, tensors) -> None:
+    """Device arrays only for an op that runs on the GPU, and never mixed with host arrays."""
+    on_gpu = {is_device_array(t.data) for t in tensors}
+    if True in on_gpu and not cls.runs_on_gpu:
+        raise no_gpu_kernel(cls.__name__)
+    if len(on_gpu) > 1:
+        raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got tensors on 'cpu' "
+                           "and on 'cuda'; move them with .to('cuda') (or .cpu()) first")
+
+
 class Function:
     """Base class of autograd operations; see the module docstring."""
+
+    runs_on_gpu = False   # True: forward and backward also take numba.cuda device arrays
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -110,6 +137,7 @@ class Function:
         from .tensor import Tensor
 
         is_tensor = [isinstance(a, Tensor) for a in args]
+        _check_devices(cls, [a for t, a in zip(is_tensor, args) if t])
         needs = tuple(t and a.requires_grad for t, a in zip(is_tensor, args))
         record = is_grad_enabled() and any(needs)
         ctx = Context(needs)
@@ -117,7 +145,7 @@ class Function:
         with no_grad():
             out = cls.forward(ctx, *arrays, **kwargs)
         many = isinstance(out, tuple)
-        outs = tuple(o if isinstance(o, np.ndarray) else np.asarray(o) for o in (out if many else (out,)))
+        outs = tuple(as_array(o) for o in (out if many else (out,)))
         node = None
         if record:
             inputs = tuple(a if t else None for t, a in zip(is_tensor, args))
@@ -129,14 +157,9 @@ class Function:
         return tuple(tensors) if many else tensors[0]
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum `grad` over the axes that broadcasting added or stretched, giving `shape`."""
-    if grad.shape == shape:
+def unbroadcast(grad, shape: tuple):
+    """Sum `grad` over the axes that broadcasting added or stretched, giving `shape`
+    (the kernels' sum_to_shape: minicnn.kernels.cpu.elementwise)."""
+    if tuple(grad.shape) == tuple(shape):
         return grad
-    extra = grad.ndim - len(shape)
-    if extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad.reshape(shape)
+    return kernels_for(grad).sum_to_shape(grad, shape)

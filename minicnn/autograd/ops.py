@@ -3,11 +3,17 @@
 Each op is a `Function` with its forward and backward side by side. Forward
 and backward see NumPy arrays. Broadcasting needs no code here: the engine
 sums each returned gradient back to its input's shape (`unbroadcast`).
+
+The ops marked `runs_on_gpu` also take numba.cuda device arrays: they compute
+with `kernels_for(a)` (np.add for a NumPy array, a numba.cuda kernel for a
+device array), only change the shape, or move the array; the others run on
+the CPU only.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.backend import kernels_for, to_device, to_host
 from .function import Function
 
 
@@ -21,9 +27,11 @@ def normalize_dims(dim, ndim: int) -> tuple:
 
 # ------------------------------------------------------------------ arithmetic
 class Add(Function):
+    runs_on_gpu = True      # same shapes only on the GPU (residual connections)
+
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return kernels_for(a).add(a, b)         # a + b
 
     @staticmethod
     def backward(ctx, g):
@@ -221,14 +229,31 @@ class Clamp(Function):
 
 
 class Cast(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, a, dtype):
         ctx.dtype = a.dtype
-        return a.astype(dtype)
+        return kernels_for(a).astype(a, dtype)
 
     @staticmethod
     def backward(ctx, g):
-        return g.astype(ctx.dtype), None
+        return kernels_for(g).astype(g, ctx.dtype), None
+
+
+class ToDevice(Function):
+    """A copy on the GPU (device "cuda") or on the host ("cpu"); the gradient is copied back."""
+
+    runs_on_gpu = True
+
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.device = device
+        return to_device(a) if device == "cuda" else to_host(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (to_host(g) if ctx.device == "cuda" else to_device(g)), None
 
 
 class Clone(Function):
@@ -308,6 +333,8 @@ class MaxDim(Function):
 
 # -------------------------------------------------------------- shape ops
 class Reshape(Function):
+    runs_on_gpu = True      # a view; on the GPU of a C-contiguous array (every kernel returns one)
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape

@@ -5,6 +5,9 @@ None) and, when an op produced it, `grad_fn` (the graph node to walk back
 through). Operators (`+`, `*`, `@`, `x[0]`, ...) and methods (`sum`,
 `reshape`, ...) call the elementary ops in `ops.py`, which are ordinary
 `Function` subclasses.
+
+On the GPU, `data` is a numba.cuda device array instead (`x.to("cuda")`,
+`x.device == "cuda"`); `numpy()`, `item()` and printing copy it to the host.
 """
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..kernels.backend import device_of, is_device_array, kernels_for, to_host
 from . import engine
-from .function import is_grad_enabled
+from .function import is_grad_enabled, no_gpu_kernel
 
 _FLOATS = (np.float16, np.float32, np.float64)
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
@@ -23,6 +27,8 @@ def _as_array(data, dtype=None) -> np.ndarray:
     """float32 unless the data is already a float64/float16 array or integer/bool data."""
     if isinstance(data, Tensor):
         data = data.data
+    if is_device_array(data):                 # stays on the GPU
+        return data if dtype is None or data.dtype == dtype else kernels_for(data).astype(data, dtype)
     if dtype is not None:
         return np.asarray(data, dtype=np.dtype(dtype))
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
@@ -40,7 +46,7 @@ class Tensor:
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, *, _node=None, _index: int = 0):
-        self.data = data if isinstance(data, np.ndarray) else _as_array(data)
+        self.data = data if isinstance(data, np.ndarray) or is_device_array(data) else _as_array(data)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
                 f"only floating point tensors can require gradients, got dtype {self.data.dtype}")
@@ -53,7 +59,7 @@ class Tensor:
     # ----------------------------------------------------------------- basics
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return tuple(self.data.shape)          # a device array's shape may be a tuple subclass
 
     @property
     def dtype(self):
@@ -65,7 +71,8 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        return "cpu"
+        """"cpu" (a NumPy array) or "cuda" (a numba.cuda device array)."""
+        return device_of(self.data)
 
     @property
     def grad_fn(self):
@@ -88,16 +95,23 @@ class Tensor:
         return len(self.data)
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied), whether or not grad is required."""
-        return self.data
+        """The underlying array (shared, not copied), whether or not grad is required; for a tensor
+        on the GPU, a copy on the host."""
+        return to_host(self.data)
 
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
-        return self.data.item()
+        return self.numpy().item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self.numpy().tolist()
+
+    def _host_data(self, name: str) -> np.ndarray:
+        """`data` for a NumPy-only method; a tensor on the GPU raises the no-GPU-kernel error."""
+        if is_device_array(self.data):
+            raise no_gpu_kernel(f"Tensor.{name}")
+        return self.data
 
     def detach(self) -> "Tensor":
         """The same data, cut off from the graph."""
@@ -129,15 +143,24 @@ class Tensor:
         return self.to(np.float64)
 
     def long(self) -> "Tensor":
-        return Tensor(self.data.astype(np.int64))
+        return Tensor(kernels_for(self.data).astype(self.data, np.int64))
 
     def to(self, dtype_or_device) -> "Tensor":
-        """Cast to a dtype (differentiable), or move to a device ("cpu" is a no-op)."""
-        if isinstance(dtype_or_device, str) and dtype_or_device in ("cpu", "cuda") or dtype_or_device is None:
-            if dtype_or_device == "cuda":
-                raise RuntimeError("Tensor.to('cuda'): move a whole model with model.to('cuda')")
+        """Cast to a dtype, or copy to a device: "cuda" (the GPU) or "cpu" (the host); both are
+        differentiable. A tensor already on that device (or dtype) is returned as it is."""
+        if dtype_or_device is None:
             return self
+        if isinstance(dtype_or_device, str) and dtype_or_device in ("cpu", "cuda"):
+            return self if dtype_or_device == self.device else _ops.ToDevice.apply(self, dtype_or_device)
         return _ops.Cast.apply(self, np.dtype(dtype_or_device))
+
+    def cpu(self) -> "Tensor":
+        """This tensor on the host (itself when it is there already)."""
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        """This tensor on the GPU (itself when it is there already)."""
+        return self.to("cuda")
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Compute d(self)/d(leaf) for every leaf that requires grad, into `leaf.grad`.
@@ -156,19 +179,20 @@ class Tensor:
                     f"grad can be implicitly created only for scalar outputs; this tensor has shape "
                     f"{self.shape}: call backward(grad) with a gradient of that shape, or reduce "
                     "it first (e.g. loss.sum() or loss.mean())")
-            grad = np.ones(self.shape, self.dtype)
+            grad = kernels_for(self.data).full(self.shape, 1, self.dtype)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if grad.shape != self.shape:
+            grad = _as_array(grad, self.dtype)
+            if tuple(grad.shape) != self.shape:
                 raise RuntimeError(f"backward: grad has shape {grad.shape}, expected {self.shape}")
         engine.backward(self, grad, retain_graph=retain_graph)
 
     def __repr__(self) -> str:
-        finite = self.data[np.isfinite(self.data)] if self.dtype.kind == "f" else self.data
+        data = self.numpy()
+        finite = data[np.isfinite(data)] if self.dtype.kind == "f" else data
         fixed = self.dtype.kind == "f" and np.any(finite != np.round(finite))  # 1.5000 as torch; 2. stays 2.
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4,
+        body = np.array2string(data, separator=", ", prefix="tensor(", precision=4,
                                floatmode="fixed" if fixed else "maxprec")
-        extras = []
+        extras = ["device='cuda:0'"] if self.device == "cuda" else []
         if self.dtype not in (np.float32, np.int64) and self.dtype.kind != "b":
             extras.append(f"dtype={self.dtype}")
         if self._node is not None:
@@ -178,7 +202,7 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     def __bool__(self):
-        return bool(self.data)
+        return bool(self.numpy())
 
     def __float__(self):
         return float(self.item())
@@ -190,6 +214,9 @@ class Tensor:
         return id(self)
 
     def __array__(self, dtype=None, copy=None):
+        if is_device_array(self.data):        # as PyTorch: no silent copy from the GPU
+            raise TypeError("can't convert a tensor on the GPU (device 'cuda') to a NumPy array: "
+                            "use .numpy() or .cpu() to copy it to the host first")
         return self.data if dtype is None else self.data.astype(dtype)
 
     # ---------------------------------------------------------- arithmetic
@@ -252,8 +279,8 @@ class Tensor:
 
     # comparisons give plain boolean tensors (no gradient), like PyTorch
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other))
+        other = other._host_data(op.__name__) if isinstance(other, Tensor) else other
+        return Tensor(op(self._host_data(op.__name__), other))
 
     def __eq__(self, other):
         return self._compare(other, np.equal)
@@ -306,13 +333,14 @@ class Tensor:
         if dim is None:
             return _ops.MaxAll.apply(self)
         values = _ops.MaxDim.apply(self, dim % self.ndim, keepdim)
-        indices = np.argmax(self.data, axis=dim)
+        indices = np.argmax(self._host_data("max"), axis=dim)
         return MaxResult(values, Tensor(np.expand_dims(indices, dim) if keepdim else indices))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False):
+        data = self._host_data("argmax")
         if dim is None:
-            return Tensor(np.asarray(np.argmax(self.data)))
-        out = np.argmax(self.data, axis=dim)
+            return Tensor(np.asarray(np.argmax(data)))
+        out = np.argmax(data, axis=dim)
         return Tensor(np.expand_dims(out, dim) if keepdim else out)
 
     def reshape(self, *shape):

@@ -2,25 +2,30 @@
 
 softmax and log_softmax subtract the row maximum first, so logits of +-1e4
 give finite results (exp never overflows).
+
+relu, tanh and sigmoid call their kernels (minicnn.kernels.cpu.elementwise: one
+line of NumPy each; minicnn.kernels.cuda.elementwise on the GPU).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.backend import kernels_for
 
 
 class ReLU(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x):
-        mask = x > 0
-        ctx.save_for_backward(mask)
-        return np.maximum(x, 0)
+        ctx.save_for_backward(x)
+        return kernels_for(x).relu_forward(x)          # max(x, 0)
 
     @staticmethod
     def backward(ctx, g):
-        (mask,) = ctx.saved_tensors
-        return g * mask
+        (x,) = ctx.saved_tensors
+        return kernels_for(g).relu_backward(g, x)      # g where x > 0, else 0
 
 
 class LeakyReLU(Function):
@@ -38,31 +43,33 @@ class LeakyReLU(Function):
 
 
 class Tanh(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x):
-        y = np.tanh(x)
+        y = kernels_for(x).tanh_forward(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * (1 - y * y)
+        return kernels_for(g).tanh_backward(g, y)      # g * (1 - y^2)
 
 
 class Sigmoid(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x):
-        # exp of a non-positive number only: stable for large |x|
-        e = np.exp(-np.abs(x))
-        y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        y = kernels_for(x).sigmoid_forward(x)          # exp of -|x| only: stable for large |x|
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return g * y * (1 - y)
+        return kernels_for(g).sigmoid_backward(g, y)   # g * y * (1 - y)
 
 
 class Softmax(Function):

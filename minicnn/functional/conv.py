@@ -20,6 +20,8 @@ from .padding import pad as _pad
 
 
 class Conv2d(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         ctx.save_for_backward(x, weight)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, Tensor
+from ..kernels.backend import kernels_for
 
 
 def _reduce(values, reduction: str):
@@ -17,47 +18,36 @@ def _reduce(values, reduction: str):
 
 
 class CrossEntropy(Function):
-    """Softmax + negative log-likelihood in one node: the gradient is softmax - target."""
+    """Softmax + negative log-likelihood in one node: the gradient is softmax - target.
+    The formulas are in minicnn.kernels.cpu.loss (NumPy); minicnn.kernels.cuda.loss on the GPU."""
+
+    runs_on_gpu = True
 
     @staticmethod
     def forward(ctx, logits, target, reduction, label_smoothing):
-        n, c = logits.shape
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        q = np.full((n, c), label_smoothing / c, dtype=logits.dtype)   # the target distribution
-        q[np.arange(n), target] += 1 - label_smoothing
-        losses = -(q * log_p).sum(axis=1)
-        ctx.save_for_backward(log_p, q)
-        ctx.reduction = reduction
-        if reduction == "mean":
-            return np.asarray(losses.mean(), logits.dtype)
-        if reduction == "sum":
-            return np.asarray(losses.sum(), logits.dtype)
-        return losses
+        loss, log_p = kernels_for(logits).cross_entropy_forward(logits, target, reduction, label_smoothing)
+        ctx.save_for_backward(log_p, target)
+        ctx.conf = (reduction, label_smoothing)
+        return loss
 
     @staticmethod
     def backward(ctx, g):
-        log_p, q = ctx.saved_tensors
-        grad = np.exp(log_p) - q
-        if ctx.reduction == "mean":
-            grad *= g / len(q)
-        elif ctx.reduction == "sum":
-            grad *= g
-        else:
-            grad *= g[:, None]
-        return grad, None, None, None
+        log_p, target = ctx.saved_tensors
+        return kernels_for(g).cross_entropy_backward(g, log_p, target, *ctx.conf), None, None, None
 
 
-def _class_targets(name: str, input, target, reduction: str) -> np.ndarray:
-    """Check (N, C) scores against integer targets (N,) in 0..C-1; return the targets as an array."""
-    target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
+def _class_targets(name: str, input, target, reduction: str):
+    """Check (N, C) scores against integer targets (N,) in 0..C-1; return the targets as an array.
+    Targets on the GPU are checked for shape and dtype only: the range check would copy them back
+    (the GPU kernel gives an out-of-range target a NaN loss instead)."""
+    target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
     if input.ndim != 2:
         raise ValueError(f"{name} expects input of shape (N, C), got {input.shape}")
     n, c = input.shape
-    if target_array.shape != (n,) or target_array.dtype.kind not in "iu":
+    if tuple(target_array.shape) != (n,) or target_array.dtype.kind not in "iu":
         raise ValueError(f"{name} expects integer class targets of shape ({n},), got "
-                         f"shape {target_array.shape} and dtype {target_array.dtype}")
-    if n and (target_array.min() < 0 or target_array.max() >= c):
+                         f"shape {tuple(target_array.shape)} and dtype {target_array.dtype}")
+    if n and isinstance(target_array, np.ndarray) and (target_array.min() < 0 or target_array.max() >= c):
         raise ValueError(f"{name}: target classes must lie in 0..{c - 1}, got values "
                          f"{target_array.min()}..{target_array.max()}")
     if reduction not in ("mean", "sum", "none"):
@@ -73,7 +63,8 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
     target_array = _class_targets("cross_entropy", input, target, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
-    return CrossEntropy.apply(input, target_array, reduction, label_smoothing)
+    # the targets go in as a Tensor so that apply checks they are on the logits' device
+    return CrossEntropy.apply(input, Tensor(target_array), reduction, label_smoothing)
 
 
 def nll_loss(input, target, reduction: str = "mean"):

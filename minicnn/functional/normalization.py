@@ -7,32 +7,33 @@ when running statistics are given, updates them in place as PyTorch does:
     running_var  = (1 - momentum) * running_var  + momentum * var * M / (M - 1)     (unbiased)
 
 with M = N * H * W values per channel. In eval it uses the running statistics and nothing changes.
+The kernels (statistics, normalization, its gradient, the running update) come from kernels_for(x):
+minicnn.kernels.cpu (batchnorm.py, elementwise.py) or minicnn.kernels.cuda.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.cpu import batchnorm as kernels
+from ..kernels.backend import kernels_for
 
 
 class BatchNorm(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
+        kernels = kernels_for(x)
         c = x.shape[1]
-        w = np.ones(c, x.dtype) if weight is None else weight
+        w = np.ones(c, x.dtype) if weight is None else weight      # (the GPU kernels copy these over)
         b = np.zeros(c, x.dtype) if bias is None else bias
         if training:
             mean, var = kernels.batch_norm_stats(x)
             if running_mean is not None:
-                m = x.size // c
-                running_mean *= 1 - momentum
-                running_mean += (momentum * mean).astype(running_mean.dtype)
-                running_var *= 1 - momentum
-                running_var += (momentum * var * m / (m - 1)).astype(running_var.dtype)
+                kernels.batch_norm_update_running(running_mean, running_var, mean, var, momentum, x.size // c)
         else:
-            mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
-        invstd = 1.0 / np.sqrt(var + eps)
+            mean, var = kernels.astype(running_mean, np.float64), kernels.astype(running_var, np.float64)
+        invstd = kernels.batch_norm_invstd(var, eps)                 # 1 / sqrt(var + eps)
         ctx.save_for_backward(x, mean, invstd, w)
         ctx.training = training
         return kernels.batch_norm_forward(x, mean, invstd, w, b)
@@ -40,7 +41,7 @@ class BatchNorm(Function):
     @staticmethod
     def backward(ctx, gy):
         x, mean, invstd, w = ctx.saved_tensors
-        gx, gw, gb = kernels.batch_norm_backward(gy, x, mean, invstd, w, ctx.training)
+        gx, gw, gb = kernels_for(gy).batch_norm_backward(gy, x, mean, invstd, w, ctx.training)
         needs = ctx.needs_input_grad
         return (gx if needs[0] else None, None, None, gw if needs[3] else None,
                 gb if needs[4] else None, None, None, None)
@@ -73,9 +74,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 class LocalResponseNorm(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
-        y, d = kernels.local_response_norm_forward(x, size, alpha, beta, k)
+        y, d = kernels_for(x).local_response_norm_forward(x, size, alpha, beta, k)
         ctx.save_for_backward(x, d)
         ctx.args = (size, alpha, beta)
         return y
@@ -83,7 +86,7 @@ class LocalResponseNorm(Function):
     @staticmethod
     def backward(ctx, gy):
         x, d = ctx.saved_tensors
-        return kernels.local_response_norm_backward(gy, x, d, *ctx.args), None, None, None, None
+        return kernels_for(gy).local_response_norm_backward(gy, x, d, *ctx.args), None, None, None, None
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):

@@ -20,6 +20,8 @@ from .conv import image_batch
 
 
 class MaxPool2d(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, indices_out):
         y, idx = kernels_for(x).max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode)
@@ -36,6 +38,8 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
         ctx.conf = (kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
@@ -48,6 +52,8 @@ class AvgPool2d(Function):
 
 
 class AdaptiveAvgPool2d(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, output_size):
         ctx.x_shape = x.shape
@@ -59,6 +65,8 @@ class AdaptiveAvgPool2d(Function):
 
 
 class AdaptiveMaxPool2d(Function):
+    runs_on_gpu = True
+
     @staticmethod
     def forward(ctx, x, output_size, indices_out):
         y, idx = kernels_for(x).adaptive_max_pool2d_forward(x, output_size)

@@ -14,6 +14,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd import Tensor
+from ..kernels.backend import kernels_for, to_device, to_host
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -203,20 +204,32 @@ class Module:
                 p.grad.data[...] = 0
 
     def to(self, target) -> "Module":
-        """Cast floating parameters and buffers to a dtype; "cpu" keeps them where they are."""
+        """Move floating parameters and buffers (and their gradients) to a device, "cuda" (the GPU:
+        numba.cuda device arrays) or "cpu" (the host), or cast them to a dtype. In place: the
+        Parameter objects stay the same, so an optimizer made before still holds them (and creates
+        its state, lazily, where they are). Integer buffers (BatchNorm's num_batches_tracked, a
+        counter Python updates) stay on the host."""
         if isinstance(target, str) and target in ("cpu", "cuda"):
-            if target == "cuda":
-                raise RuntimeError("this minicnn build runs models on the CPU; use model.to('cpu')")
-            return self
-        dtype = np.dtype(target)
+            convert = to_device if target == "cuda" else to_host
+        else:
+            dtype = np.dtype(target)
+
+            def convert(array):
+                return kernels_for(array).astype(array, dtype)
         for m in self.modules():
             for store in (m._parameters, m._buffers):
                 for t in store.values():
                     if t is not None and t.dtype.kind == "f":
-                        t.data = t.data.astype(dtype)
+                        t.data = convert(t.data)
                         if t.grad is not None:
-                            t.grad.data = t.grad.data.astype(dtype)
+                            t.grad.data = convert(t.grad.data)
         return self
+
+    def cuda(self) -> "Module":
+        return self.to("cuda")
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
 
     def double(self) -> "Module":
         return self.to(np.float64)

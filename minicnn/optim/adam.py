@@ -12,12 +12,12 @@ PyTorch's update at step t = 1, 2, ... for a parameter p with gradient g
 
 The factors 1 - b^t undo the pull of the zero start towards 0 in early steps
 ("bias correction"): with a constant gradient the very first step moves each
-element by lr * sign(g).
+element by lr * sign(g). The update itself is the kernel adam_update
+(minicnn.kernels.cpu.elementwise: these lines in NumPy; minicnn.kernels.cuda on the GPU).
 """
 from __future__ import annotations
 
-import numpy as np
-
+from ..kernels.backend import kernels_for
 from .optimizer import Optimizer
 
 
@@ -52,44 +52,19 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {options['weight_decay']} "
                              f"({name} needs weight_decay >= 0)")
 
-    def _update(self, p, grad: np.ndarray, group: dict) -> None:
-        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-        beta1, beta2 = group["betas"]
+    def _update(self, p, grad, group: dict) -> None:
+        kernels = kernels_for(p.data)
         state = self.state[p]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["exp_avg"] = kernels.full(p.shape, 0, p.dtype)
+            state["exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = np.zeros_like(p.data)
-        if group["maximize"]:
-            grad = -grad
+            state["max_exp_avg_sq"] = kernels.full(p.shape, 0, p.dtype)
         state["step"] += 1
-        step = state["step"]
-
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * p.data     # a new array: p.grad stays as backward left it
-
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            exp_avg_sq = state["max_exp_avg_sq"]
-
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-        update = np.sqrt(exp_avg_sq)                    # becomes the denominator, then the update
-        update /= bias_correction2_sqrt
-        update += eps
-        np.divide(exp_avg, update, out=update)
-        update *= lr / bias_correction1
-        p.data -= update
+        kernels.adam_update(p.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"],
+                            group["betas"], group["eps"], group["weight_decay"], group["decoupled_weight_decay"],
+                            group["maximize"], state["max_exp_avg_sq"] if group["amsgrad"] else None)
 
 
 class AdamW(Adam):

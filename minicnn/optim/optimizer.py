@@ -9,10 +9,13 @@ one model can train its backbone and its head with different learning rates:
 
 `step()` visits every parameter whose `.grad` is not None and calls the
 subclass's `_update(p, grad, group)`, which changes `p.data` in place (so the
-Module holding `p` sees the new values) with whole-array NumPy operations.
+Module holding `p` sees the new values) with an update kernel
+(`kernels_for(p.data).sgd_update`: whole-array NumPy operations on the CPU,
+minicnn.kernels.cpu.elementwise; a numba.cuda kernel on the GPU).
 Per-parameter buffers (momentum, Adam's moments) live in `self.state[p]`, a
-dict of NumPy arrays and numbers. `state_dict()` writes parameters as
-indices, in PyTorch's layout, so a checkpoint never holds the weights twice.
+dict of arrays and numbers, created at the first step where the parameter
+lives. `state_dict()` writes parameters as indices, in PyTorch's layout, so a
+checkpoint never holds the weights twice, and its arrays are host copies.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..autograd import Tensor, enable_grad
+from ..kernels.backend import is_device_array, to_host, to_like
 
 
 class Optimizer:
@@ -130,7 +134,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+        state = {index[id(p)]: {k: np.array(to_host(v), copy=True) if _is_array(v) else v
                                 for k, v in s.items()}
                  for p, s in self.state.items() if id(p) in index}
         return {"state": state, "param_groups": groups}
@@ -138,7 +142,7 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Take over options and buffers saved by `state_dict()` (from an optimizer of the same shape).
 
-        Arrays are copied and cast to their parameter's dtype; 'step' counters stay numbers.
+        Arrays are copied and cast to their parameter's dtype, onto its device; 'step' counters stay numbers.
         """
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
@@ -157,7 +161,8 @@ class Optimizer:
                 raise ValueError(f"loaded state dict holds state for parameter {i}, but its param_groups "
                                  f"only list parameters {sorted(by_index)}")
             p = by_index[int(i)]
-            state[p] = {k: _number(v) if k == "step" else np.array(_array(v), dtype=p.dtype, copy=True)
+            state[p] = {k: _number(v) if k == "step" else
+                        to_like(np.array(_array(v), dtype=p.dtype, copy=True), p.data)
                         for k, v in saved.items()}
         self.state = state
         for saved, group in zip(saved_groups, self.param_groups):
@@ -174,7 +179,12 @@ class Optimizer:
 
 
 def _array(value) -> np.ndarray:
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+    """A host array of a Tensor (on either device), a device array or anything array-like."""
+    return to_host(value.data if isinstance(value, Tensor) else value) if _is_array(value) else np.asarray(value)
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (np.ndarray, Tensor)) or is_device_array(value)
 
 
 def _number(value):

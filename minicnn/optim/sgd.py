@@ -10,11 +10,12 @@ tau: dampening, lambda: weight decay):
     p <- p - lr * g
 
 With momentum=0 this is plain gradient descent, p <- p - lr * (g + lambda * p).
+The update itself is the kernel sgd_update (minicnn.kernels.cpu.elementwise: these lines in NumPy;
+minicnn.kernels.cuda.elementwise on the GPU).
 """
 from __future__ import annotations
 
-import numpy as np
-
+from ..kernels.backend import kernels_for
 from .optimizer import Optimizer
 
 
@@ -43,19 +44,14 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening (got momentum="
                              f"{options['momentum']}, dampening={options['dampening']})")
 
-    def _update(self, p, grad: np.ndarray, group: dict) -> None:
-        momentum, weight_decay = group["momentum"], group["weight_decay"]
-        if group["maximize"]:
-            grad = -grad
-        if weight_decay != 0:
-            grad = grad + weight_decay * p.data            # a new array: p.grad stays as backward left it
-        if momentum != 0:
+    def _update(self, p, grad, group: dict) -> None:
+        kernels = kernels_for(p.data)
+        buf, first_step = None, False
+        if group["momentum"] != 0:
             state = self.state[p]
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(grad, dtype=p.dtype, copy=True)
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+            first_step = "momentum_buffer" not in state
+            if first_step:                                 # set to the gradient by this first step
+                state["momentum_buffer"] = kernels.full(p.shape, 0, p.dtype)
+            buf = state["momentum_buffer"]
+        kernels.sgd_update(p.data, grad, buf, group["lr"], group["momentum"], group["dampening"],
+                           group["weight_decay"], group["nesterov"], group["maximize"], first_step)
