@@ -2,6 +2,7 @@
 
     minicnn train                                   # LeNet-5 on the bundled digits, offline
     minicnn train --dataset mnist --epochs 5 --save lenet5.npz --metrics metrics.json
+    minicnn train --dataset mnist --device cuda     # on an NVIDIA GPU (numba.cuda)
     minicnn evaluate --model lenet5 --weights lenet5.npz --dataset mnist
     minicnn summary vgg16 --input 3,32,32
 
@@ -18,6 +19,7 @@ import time
 from . import data as datasets
 from . import io, models, optim
 from .autograd import manual_seed
+from .kernels.backend import cuda_available
 from .summary import summary
 from .train import evaluate, fit
 
@@ -85,10 +87,18 @@ def _load_weights(model, path: str, model_name: str) -> None:
         raise UserError(f"{path} does not hold weights for {model_name}: {first}") from None
 
 
+def _to_device(model, device: str):
+    """The model on ``device``; "cuda" without a usable GPU is a user error."""
+    if device == "cuda" and not cuda_available():
+        raise UserError("--device cuda: no CUDA GPU is available here (numba.cuda.is_available() is False, "
+                        "or numba-cuda is not installed); train on the CPU with --device cpu")
+    return model.to(device)
+
+
 # ------------------------------------------------------------------ commands
 def cmd_train(args) -> int:
     manual_seed(args.seed)
-    model = _build_model(args.model, args.dataset)
+    model = _to_device(_build_model(args.model, args.dataset), args.device)
     train_set, test_set = build_datasets(args.dataset, args.data_dir, args.augment)
     if args.limit_train:
         train_set = datasets.Subset(train_set, range(min(args.limit_train, len(train_set))))
@@ -100,7 +110,8 @@ def cmd_train(args) -> int:
         optimizer = optim.Adam(model.parameters(), lr=args.lr)
 
     print(f"training {args.model} on {args.dataset}: {len(train_set)} training and {len(test_set)} "
-          f"test images, {args.epochs} epochs, {args.optimizer} lr={args.lr}, batch {args.batch_size}")
+          f"test images, {args.epochs} epochs, {args.optimizer} lr={args.lr}, batch {args.batch_size}, "
+          f"on {args.device}")
     start = time.perf_counter()
     history = fit(model, train_loader, optimizer, args.epochs, log=print, progress=None if args.progress else False)
     result = evaluate(model, test_loader)
@@ -108,7 +119,7 @@ def cmd_train(args) -> int:
           f"{result.loss:.4f}, {time.perf_counter() - start:.1f} s in all")
 
     if args.save:
-        io.save(model.state_dict(), args.save,
+        io.save(model.to("cpu").state_dict(), args.save,
                 metadata={"model": args.model, "dataset": args.dataset, "test_accuracy": result.accuracy})
         print(f"saved weights to {args.save}")
     if args.metrics:
@@ -124,6 +135,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     model = _build_model(args.model, args.dataset)
     _load_weights(model, args.weights, args.model)
+    model = _to_device(model, args.device)
     _, test_set = build_datasets(args.dataset, args.data_dir, download=False)
     result = evaluate(model, datasets.DataLoader(test_set, batch_size=256))
     print(f"{args.model} on {args.dataset} test set: accuracy {result.accuracy:.4f} "
@@ -163,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", action="store_true", help="random affine/crop/flip augmentation")
     train.add_argument("--limit-train", type=int, default=None, metavar="N", help="use the first N training images")
     train.add_argument("--data-dir", default=None, help="data folder (default: $MINICNN_DATA or the user cache)")
-    train.add_argument("--device", choices=("cpu",), default="cpu")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="cuda: an NVIDIA GPU through numba.cuda")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", default=None, metavar="PATH", help="write the trained weights (.npz)")
     train.add_argument("--metrics", default=None, metavar="PATH", help="write metrics as JSON")
@@ -175,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", required=True)
     ev.add_argument("--dataset", default="digits")
     ev.add_argument("--data-dir", default=None)
+    ev.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ev.set_defaults(func=cmd_evaluate)
 
     sm = sub.add_parser("summary", help="print a model's layer table")

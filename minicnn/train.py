@@ -2,10 +2,14 @@
 
 One training step reads top to bottom:
 
+    images, labels = images.to(device), labels.to(device)   # "cpu": as they are; "cuda": to the GPU
     logits = model(images)                  # Module.__call__ -> F.op -> Function.apply -> kernel
     loss = loss_fn(logits, labels)
     optimizer.zero_grad(); loss.backward()  # graph in reverse topological order
     optimizer.step()
+
+The device is the one the model's parameters are on (`model.to("cuda")`, or `fit(..., device=...)`).
+On the GPU, each step copies the loss and the logits (N, C) back to count correct predictions.
 """
 from __future__ import annotations
 
@@ -61,23 +65,31 @@ def _progress(iterable, enabled, **kwargs):
     return tqdm(iterable, disable=None if enabled is None else not enabled, leave=False, **kwargs)
 
 
+def model_device(model) -> str:
+    """The device of the model's parameters: "cpu" or "cuda" ("cpu" for a model without any)."""
+    first = next(iter(model.parameters()), None)
+    return "cpu" if first is None else first.device
+
+
 def train_one_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, progress=None, desc="train"):
-    """One pass over `loader`; returns (mean loss, accuracy) over the samples seen."""
+    """One pass over `loader`, on the model's device; returns (mean loss, accuracy) over the samples seen."""
     model.train()
+    device = model_device(model)
     total_loss, correct, seen = 0.0, 0, 0
     bar = _progress(loader, progress, desc=desc)
     for images, labels in bar:
+        images, targets = images.to(device), labels.to(device)
         logits, aux = _split_outputs(model(images))
-        loss = loss_fn(logits, labels)
+        loss = loss_fn(logits, targets)
         for extra in aux:
-            loss = loss + AUX_LOSS_WEIGHT * loss_fn(extra, labels)
+            loss = loss + AUX_LOSS_WEIGHT * loss_fn(extra, targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
         n = len(labels)
         total_loss += loss.item() * n
-        correct += int((logits.data.argmax(axis=1) == labels.data).sum())
+        correct += int((logits.numpy().argmax(axis=1) == labels.numpy()).sum())
         seen += n
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
     if seen == 0:
@@ -88,22 +100,24 @@ def train_one_epoch(model, loader, optimizer, loss_fn=F.cross_entropy, progress=
 
 def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes: int | None = None,
              progress=False) -> Evaluation:
-    """Loss, accuracy and confusion matrix of `model` over `loader`, in eval mode, without a graph.
+    """Loss, accuracy and confusion matrix of `model` over `loader`, in eval mode, without a graph,
+    on the model's device.
 
     The model's previous train/eval mode is restored afterwards.
     """
     was_training = model.training
     model.eval()
+    device = model_device(model)
     total_loss, seen = 0.0, 0
     truths, predictions = [], []
     try:
         with no_grad():
             for images, labels in _progress(loader, progress, desc="eval"):
-                logits, _ = _split_outputs(model(images))
-                total_loss += loss_fn(logits, labels).item() * len(labels)
+                logits, _ = _split_outputs(model(images.to(device)))
+                total_loss += loss_fn(logits, labels.to(device)).item() * len(labels)
                 seen += len(labels)
-                truths.append(labels.data)
-                predictions.append(logits.data.argmax(axis=1))
+                truths.append(labels.numpy())
+                predictions.append(logits.numpy().argmax(axis=1))
                 num_classes = num_classes or logits.shape[1]
     finally:
         model.train(was_training)
@@ -116,13 +130,16 @@ def evaluate(model, loader, loss_fn=F.cross_entropy, num_classes: int | None = N
 
 
 def fit(model, train_loader, optimizer, epochs: int, loss_fn=F.cross_entropy, val_loader=None,
-        scheduler=None, callbacks=(), progress=None, log=None) -> History:
+        scheduler=None, callbacks=(), progress=None, log=None, device=None) -> History:
     """Train for `epochs` epochs; returns a History of per-epoch loss, accuracy and seconds.
 
     scheduler.step() runs once per epoch. Each callback is called as
     callback(epoch, history) after every epoch; one that returns True stops training.
-    `log` (e.g. print) receives a one-line summary per epoch.
+    `log` (e.g. print) receives a one-line summary per epoch. `device` ("cpu" or "cuda") moves the
+    model there first (model.to(device)); by default it trains where its parameters are.
     """
+    if device is not None:
+        model.to(device)
     history = History()
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
