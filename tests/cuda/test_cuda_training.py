@@ -422,6 +422,8 @@ def test_module_and_optimizer_state_move_between_host_and_gpu(fast_gemm):
     fresh = mc.optim.Adam(model.parameters(), lr=1e-2)
     fresh.load_state_dict(saved)                              # onto the parameters' device
     assert all(on_device(v) for s in fresh.state.values() for k, v in s.items() if k != "step")
+    fresh.zero_grad(set_to_none=False)                        # zeros written on the device
+    assert all(on_device(p.grad.data) and not p.grad.numpy().any() for p in model.parameters())
     model.cpu()
     assert all(isinstance(p.data, np.ndarray) and isinstance(p.grad.data, np.ndarray) for p in model.parameters())
     changed = [k for k, v in model.state_dict().items() if not np.array_equal(v.numpy(), before[k])]
