@@ -100,9 +100,13 @@ class Node:
         return f"<{self.name()}>"
 
 
-def no_gpu_kernel(name: str) -> NotImplementedError:
+class NoGPUKernelError(RuntimeError):
+    """An op that runs on the CPU only was given a tensor on the GPU."""
+
+
+def no_gpu_kernel(name: str) -> NoGPUKernelError:
     """The error for an op that was given a tensor on the GPU but only runs on the CPU."""
-    return NotImplementedError(
+    return NoGPUKernelError(
         f"{name}: no GPU kernel yet: this op runs on the CPU only (NumPy arrays) and was given a tensor "
         "on the GPU (device 'cuda'). Copy it to the host first with .cpu(), or build the model from "
         "layers that run on the GPU (convolution, pooling, batch norm, ReLU/tanh/sigmoid, Flatten, "

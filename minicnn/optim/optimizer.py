@@ -117,7 +117,7 @@ class Optimizer:
         return loss
 
     def _update(self, p: Tensor, grad: np.ndarray, group: dict) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must define _update(p, grad, group)")
+        raise TypeError(f"{type(self).__name__} must define _update(p, grad, group) to be an optimizer")
 
     # ------------------------------------------------------------- state dict
     def state_dict(self) -> dict:

@@ -160,9 +160,9 @@ def sum_to_shape(grad, shape):
     kept = [i for i, m in enumerate(padded) if m != 1]
     lo, hi = (kept[0], kept[-1] + 1) if kept else (0, 0)
     if len(padded) != grad.ndim or any(padded[i] != grad.shape[i] for i in range(lo, hi)):
-        raise NotImplementedError(f"minicnn.kernels.cuda.sum_to_shape: summing a gradient of shape "
-                                  f"{tuple(grad.shape)} to {shape} has no GPU kernel yet (the axes kept must "
-                                  "be neighbours)")
+        raise ValueError(f"minicnn.kernels.cuda.sum_to_shape: summing a gradient of shape "
+                         f"{tuple(grad.shape)} to {shape} has no GPU kernel yet (the axes kept must "
+                         "be neighbours)")
     a = int(np.prod(grad.shape[:lo]))
     k = int(np.prod(grad.shape[lo:hi]))
     out = empty(k, grad.dtype)
