@@ -37,13 +37,9 @@ def gpu_or_exit():
 
 def conv_case(shape, out_ch, k, s, p, d):
     """(cpu(), gpu(), gpu_with_copies(), max |difference|) for forward + backward of one convolution."""
+    from bench_kernels import conv_problem  # the same seeded problem as the CPU benchmark
     from minicnn.kernels import cuda as gpu
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape, dtype=np.float32)
-    w = rng.standard_normal((out_ch, shape[1], k, k), dtype=np.float32) * 0.1
-    b = rng.standard_normal(out_ch, dtype=np.float32)
-    args = ((s, s), (p, p), (d, d), 1)
-    gy = rng.standard_normal(cpu.conv2d_forward(x, w, b, *args).shape, dtype=np.float32)
+    x, w, b, gy, args = conv_problem(shape, out_ch, k, s, p, d)
     dx, dw, db, dgy = (backend.to_device(a) for a in (x, w, b, gy))
 
     def on_cpu():

@@ -75,13 +75,19 @@ def median_ms(runners, repeats, threads, rounds=3):
     return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
 
 
-def conv_runners(shape, out_ch, k, s, p, d):
+def conv_problem(shape, out_ch, k, s, p, d):
+    """(x, w, b, gy, args) of one benchmark convolution, float32, seeded."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
     w = rng.standard_normal((out_ch, shape[1], k, k), dtype=np.float32) * 0.1
     b = rng.standard_normal(out_ch, dtype=np.float32)
     args = ((s, s), (p, p), (d, d), 1)
     gy = rng.standard_normal(cpu.conv2d_forward(x, w, b, *args).shape, dtype=np.float32)
+    return x, w, b, gy, args
+
+
+def conv_runners(shape, out_ch, k, s, p, d):
+    x, w, b, gy, args = conv_problem(shape, out_ch, k, s, p, d)
 
     def minicnn():
         cpu.conv2d_forward(x, w, b, *args)

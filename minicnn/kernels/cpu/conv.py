@@ -26,31 +26,21 @@ Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padd
 (h, w) pairs of ints (padding symmetric: asymmetric padding is F.pad's job); float32 or float64,
 the output has the input's dtype. Shapes are assumed checked by the caller (minicnn.functional).
 """
-import threading
-
 import numpy as np
 
+from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
 from .im2col import (col2im_serial, col2im_threads, im2col_serial, im2col_threads, nchw_to_rows_serial,
                      nchw_to_rows_threads, rows_to_nchw_serial, rows_to_nchw_threads)
 from .threads import pick
 
-_scratch = threading.local()
-
-
-def _buffer(slot, shape, dtype):
-    """A reused scratch array of ``shape``: a view of a per-thread buffer that only grows."""
-    size = int(np.prod(shape))
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    key = (slot, np.dtype(dtype))
-    if key not in buffers or buffers[key].size < size:
-        buffers[key] = np.empty(size, dtype)
-    return buffers[key][:size].reshape(shape)
+_scratch = ScratchBuffers(np.empty)
+_buffer = _scratch.get
 
 
 def release_buffers():
     """Free the scratch buffers of this thread (they are allocated again on the next call)."""
-    _scratch.__dict__.pop("buffers", None)
+    _scratch.release()
 
 
 PER_IMAGE_MIN_PIXELS = 512

@@ -18,32 +18,21 @@ thread: kernels of one thread run in order on its stream, so a buffer is never o
 in use); ``release_buffers()`` frees them. Arguments and returns as minicnn.kernels.cpu.conv, with
 numba.cuda device arrays in place of NumPy arrays (NumPy arguments are copied to the GPU).
 """
-import threading
-
 import numpy as np
 
+from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
 from .im2col import channel_sums, col2im, im2col, nchw_to_rows, rows_to_nchw
 from .launch import MAX_BLOCKS, THREADS, as_device, as_ncl, empty, full, grid_1d
 from .matmul import matmul
 
-_scratch = threading.local()
-
-
-def _buffer(slot, shape, dtype):
-    """A reused scratch device array of ``shape``: a view of a per-thread buffer that only grows."""
-    size = int(np.prod(shape))
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    key = (slot, np.dtype(dtype))
-    if key not in buffers or buffers[key].size < size:
-        buffers.pop(key, None)                    # free the old one before allocating the new one
-        buffers[key] = empty(size, dtype)
-    return buffers[key][:size].reshape(shape)
+_scratch = ScratchBuffers(empty)
+_buffer = _scratch.get
 
 
 def release_buffers():
     """Free the scratch buffers of this thread (they are allocated again on the next call)."""
-    _scratch.__dict__.pop("buffers", None)
+    _scratch.release()
 
 
 def _columns(x, kernel, stride, padding, dilation, out_hw):
