@@ -4,6 +4,7 @@ A fresh array of many megabytes costs a page fault per 4 KiB on the CPU (and an 
 the GPU) on every call, so the im2col column and row matrices live in per-thread buffers that
 only grow and are handed out as views. Only the arrays a kernel returns are new.
 """
+import math
 import threading
 
 import numpy as np
@@ -18,7 +19,7 @@ class ScratchBuffers:
 
     def get(self, slot, shape, dtype):
         """A view of ``shape`` into the buffer of ``slot``, grown (freed and made again) when too small."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buffers = self._local.__dict__.setdefault("buffers", {})
         key = (slot, np.dtype(dtype))
         if key not in buffers or buffers[key].size < size:

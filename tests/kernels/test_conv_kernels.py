@@ -1,5 +1,7 @@
 """The Numba convolution kernels against the NumPy reference, the adjoint identities and the
-output-size rule."""
+output-size rule. Both algorithms (im2col and Winograd's F(2x2, 3x3)) and every way of cutting the
+batch into chunks, on the calling thread or on worker threads, must give the reference's numbers."""
+import contextlib
 from unittest import mock
 
 import numpy as np
@@ -9,18 +11,51 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minicnn.kernels import cpu, reference
+from minicnn.kernels.cpu import chunks
 from minicnn.kernels.cpu import conv as conv_module
 from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
 
 
+@st.composite
+def winograd_problems(draw):
+    """conv_problems() that Winograd's F(2x2, 3x3) applies to: 3x3, stride 1, undilated, one group;
+    odd and even output sizes (half tiles), padding 0-2."""
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    hw = tuple(max(1, 3 - 2 * p) + draw(st.integers(0, 6)) for p in padding)
+    c, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return dict(x_shape=(draw(st.integers(1, 3)), c, *hw), w_shape=(o, c, 3, 3), stride=(1, 1),
+                padding=padding, dilation=(1, 1), groups=1)
+
+
+@contextlib.contextmanager
+def winograd_from(channels):
+    """Winograd's F(2x2, 3x3) for every eligible convolution of at least ``channels`` input channels
+    (10**9: never)."""
+    with mock.patch.object(conv_module, "WINOGRAD_MIN_CHANNELS", channels):
+        yield
+
+
+@contextlib.contextmanager
+def chunk_bytes(size):
+    """Chunks of the batch whose intermediates fit ``size`` bytes (1: one image per chunk)."""
+    with mock.patch.object(chunks, "CHUNK_BYTES", size):
+        yield
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("per_image_from", [conv_module.PER_IMAGE_MIN_PIXELS, 1])
 @given(problem=conv_problems(), bias=st.booleans())
-def test_conv_kernels_match_reference(dtype, per_image_from, problem, bias):
-    """Both column layouts (per image for images of at least ``per_image_from`` output pixels)."""
-    with mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", per_image_from):
+def test_conv_kernels_match_reference(dtype, problem, bias):
+    with winograd_from(10 ** 9):
+        _check_against_reference(dtype, problem, bias)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(problem=winograd_problems(), bias=st.booleans())
+def test_winograd_matches_reference(dtype, problem, bias):
+    with winograd_from(1):
+        assert conv_module.uses_winograd(problem["w_shape"], problem["stride"], problem["dilation"], 1)
         _check_against_reference(dtype, problem, bias)
 
 
@@ -51,12 +86,18 @@ def test_backward_computes_only_what_is_asked(problem):
     assert gx is None and gb is None and gw.shape == w.shape
 
 
-@pytest.mark.parametrize("per_image_from", [conv_module.PER_IMAGE_MIN_PIXELS, 1])
 @given(problem=conv_problems())
-def test_adjoint_identities(per_image_from, problem):
+def test_adjoint_identities(problem):
     """<conv(x, w), y> = <x, input_grad(y, w)> = <w, weight_grad(x, y)>: the backward kernels are
     the transposes of the forward one, in x and in w."""
-    with mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", per_image_from):
+    with winograd_from(10 ** 9):
+        _check_adjoints(problem)
+
+
+@given(problem=winograd_problems())
+def test_winograd_adjoint_identities(problem):
+    """The same for Winograd: each of its transforms is replaced by its transpose in backward."""
+    with winograd_from(1):
         _check_adjoints(problem)
 
 
@@ -70,32 +111,62 @@ def _check_adjoints(problem):
     np.testing.assert_allclose(np.vdot(w, cpu.conv2d_weight_grad(x, v, w.shape, *args)), lhs, rtol=1e-9, atol=1e-9)
 
 
-def test_large_images_use_the_per_image_layout():
-    rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((2, 3, 30, 30)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+def test_winograd_is_used_where_it_pays():
+    """3x3, stride 1, undilated, one group and at least WINOGRAD_MIN_CHANNELS input channels."""
+    c = conv_module.WINOGRAD_MIN_CHANNELS
+    assert conv_module.uses_winograd((64, c, 3, 3), (1, 1), (1, 1), 1)
+    assert not conv_module.uses_winograd((64, c - 1, 3, 3), (1, 1), (1, 1), 1)   # too few channels
+    assert not conv_module.uses_winograd((64, c, 3, 3), (2, 2), (1, 1), 1)
+    assert not conv_module.uses_winograd((64, c, 3, 3), (1, 1), (2, 2), 1)
+    assert not conv_module.uses_winograd((64, c, 3, 3), (1, 1), (1, 1), 2)
+    assert not conv_module.uses_winograd((64, c, 5, 5), (1, 1), (1, 1), 1)
+    rng = np.random.default_rng(0)                # a VGG-like layer, with an odd size: half tiles
+    x, w, b = rng.standard_normal((3, c, 9, 7)), rng.standard_normal((5, c, 3, 3)), rng.standard_normal(5)
     args = ((1, 1), (1, 1), (1, 1), 1)
-    assert conv_module._per_image(1, (30, 30))
     np.testing.assert_allclose(cpu.conv2d_forward(x, w, b, *args), reference.conv2d_forward(x, w, b, *args),
-                               rtol=1e-10)
-    gy = rng.standard_normal((2, 4, 30, 30))
+                               rtol=1e-10, atol=1e-12)
+    gy = rng.standard_normal((3, 5, 9, 7))
     gx, gw, gb = cpu.conv2d_backward(x, w, gy, *args)
-    np.testing.assert_allclose(gx, reference.conv2d_input_grad(gy, w, x.shape, *args), rtol=1e-10)
-    np.testing.assert_allclose(gw, reference.conv2d_weight_grad(x, gy, w.shape, *args), rtol=1e-10)
-    np.testing.assert_allclose(gb, reference.conv2d_bias_grad(gy), rtol=1e-10)
+    np.testing.assert_allclose(gx, reference.conv2d_input_grad(gy, w, x.shape, *args), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gw, reference.conv2d_weight_grad(x, gy, w.shape, *args), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("per_image_from", [conv_module.PER_IMAGE_MIN_PIXELS, 1])
-@given(problem=conv_problems(), bias=st.booleans())
-def test_threaded_and_serial_twins_agree(per_image_from, problem, bias):
+def test_winograd_is_accurate_in_float32():
+    """Winograd's transforms add a little rounding: on a VGG-sized float32 layer it stays within
+    a few float32 ulps of the float64 result, like im2col's."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 64, 16, 16)), rng.standard_normal((32, 64, 3, 3)) / 24
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    exact = reference.conv2d_forward(x, w, None, *args)
+    assert conv_module.uses_winograd(w.shape, *args[0::2], 1)
+    fast = cpu.conv2d_forward(x.astype(np.float32), w.astype(np.float32), None, *args)
+    with winograd_from(10 ** 9):
+        plain = cpu.conv2d_forward(x.astype(np.float32), w.astype(np.float32), None, *args)
+    scale = np.abs(exact).max()
+    assert np.abs(fast - exact).max() < 1e-5 * scale
+    assert np.abs(fast - exact).max() < 4 * np.abs(plain - exact).max() + 1e-6 * scale
+
+
+@pytest.mark.parametrize("winograd", [False, True])
+@given(problem=st.one_of(conv_problems(), winograd_problems()), bias=st.booleans())
+def test_chunks_and_threads_agree(winograd, problem, bias):
+    """One image per chunk on two worker threads gives the numbers of one chunk on the calling
+    thread (up to the order of the weight gradient's sums over chunks)."""
     x, w, b = conv_arrays(problem, np.float64, bias=bias)
     args = conv_args(problem)
     results = []
-    for threaded in (False, True):
-        with threaded_kernels(threaded), mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", per_image_from):
+    for threaded, size in ((False, 1 << 40), (True, 1)):
+        with threaded_kernels(threaded), chunk_bytes(size), winograd_from(1 if winograd else 10 ** 9):
             y = cpu.conv2d_forward(x, w, b, *args)
             results.append((y, *cpu.conv2d_backward(x, w, np.cos(y), *args)))
-    for serial, threaded in zip(*results):
-        np.testing.assert_array_equal(serial, threaded)
+    for one_chunk, chunked in zip(*results):
+        np.testing.assert_allclose(chunked, one_chunk, rtol=1e-12, atol=1e-12)
+
+
+def test_chunks_cover_the_batch():
+    assert chunks.chunks(10, chunks.CHUNK_BYTES // 3, 1) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert chunks.chunks(10, 1, 2) == [(0, 5), (5, 10)]            # at least one chunk per worker
+    assert chunks.chunks(3, 10 * chunks.CHUNK_BYTES, 4) == [(0, 1), (1, 2), (2, 3)]   # one image at least
 
 
 def test_known_values():

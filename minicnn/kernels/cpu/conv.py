@@ -1,26 +1,31 @@
-"""2-D convolution on the CPU: im2col (Numba) + BLAS matrix products (NumPy matmul).
+"""2-D convolution on the CPU: im2col + BLAS, or Winograd F(2x2, 3x3) + BLAS, a chunk of the batch
+at a time.
 
-Why this algorithm: a convolution is a matrix product once every receptive field is copied into a
-column (im2col). The product then runs in the BLAS GEMM NumPy links to, which is close to the
-machine's peak; what is left to us is moving memory, which Numba does in one parallel pass per step.
-With K = C/groups * kh * kw rows and L = Ho * Wo pixels per image, the columns take one of two
-memory orders, whichever gives better matrix products:
+Why these algorithms: a convolution is a matrix product once every receptive field is copied into
+a column (im2col, im2col.py). The product then runs in the BLAS GEMM NumPy links to, which is close
+to the machine's peak; what is left to us is moving memory. With K = C/groups * kh * kw rows per
+group and L = Ho * Wo pixels per image, for each chunk of n images:
 
-  per image   (N, K, L), when L >= PER_IMAGE_MIN_PIXELS and groups == 1 (large images, few channels):
-      forward     y[n]  = [W | b] @ [cols[n]; 1]         (N, O, L) is already NCHW, bias included
-      backward    gx    = col2im(W^T @ gy[n]),  gW = sum_n gy[n] @ cols[n]^T,  gb = sum of gy
-  whole batch (K, N*L), otherwise (small images, many channels: one large GEMM per group):
-      forward     rows  = W @ cols                        (O, N*L);  y = rows_to_nchw(rows) + b
-      backward    rows  = nchw_to_rows(gy),  gW = rows @ cols^T,  gx = col2im(W^T @ rows),  gb = sum
+    forward     cols = im2col(x)                  (C*kh*kw, n*L)
+                rows = W @ cols                   (O, n*L)          one GEMM per group
+                y    = rows_to_nchw(rows) + b     (n, O, Ho, Wo)
+    backward    rows = nchw_to_rows(gy)           (O, n*L)
+                gW  += (cols @ rows^T)^T          (O, K)            OpenBLAS is faster this way round
+                gx   = col2im(W^T @ rows)         (n, C, H, W)
+                gb   = gy summed over batch and pixels
 
-The column and row matrices are scratch space: they live in per-thread buffers reused from call to
-call, because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
-returned arrays are new. ``release_buffers()`` frees the scratch space.
+A 3x3 kernel with stride 1 and dilation 1 (most layers of VGG and ResNet) takes Winograd's
+F(2x2, 3x3) instead when it has at least WINOGRAD_MIN_CHANNELS input channels: the same three
+products, done on transformed 4x4 tiles with 2.25x fewer multiplications (winograd.py). With only
+a few input channels the products are too thin for that to pay: the transforms cost more than
+they save.
 
-Threads: the Numba passes honour ``numba.set_num_threads`` (and run serially when there is one
-thread or little work, see threads.py), the GEMMs the BLAS thread count (threadpoolctl). Numba's
-OpenMP layer and a multi-threaded OpenBLAS slow each other down 3-10x, so minicnn.kernels.cpu
-selects Numba's ``workqueue`` layer unless NUMBA_THREADING_LAYER says otherwise.
+Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
+several Numba threads each chunk runs on one worker thread, BLAS on one thread.
+
+The intermediates are scratch space: they live in per-thread buffers reused from call to call,
+because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
+returned arrays are new. ``release_buffers()`` frees the scratch space of the calling thread.
 
 Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padding, dilation are
 (h, w) pairs of ints (padding symmetric: asymmetric padding is F.pad's job); float32 or float64,
@@ -30,115 +35,165 @@ import numpy as np
 
 from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
-from .im2col import (col2im_serial, col2im_threads, im2col_serial, im2col_threads, nchw_to_rows_serial,
-                     nchw_to_rows_threads, rows_to_nchw_serial, rows_to_nchw_threads)
-from .threads import pick
+from . import winograd
+from .chunks import over_chunks
+from .im2col import col2im, im2col, nchw_to_rows, rows_to_nchw
 
 _scratch = ScratchBuffers(np.empty)
 _buffer = _scratch.get
 
 
 def release_buffers():
-    """Free the scratch buffers of this thread (they are allocated again on the next call)."""
+    """Free the scratch buffers of the calling thread (they are allocated again on the next call)."""
     _scratch.release()
 
 
-PER_IMAGE_MIN_PIXELS = 512
+WINOGRAD_MIN_CHANNELS = 8
+"""Input channels from which a 3x3, stride-1, undilated convolution uses Winograd's F(2x2, 3x3)."""
 
 
-def _per_image(groups, out_hw):
-    """True: per-image column matrices (N, K, L); False: one matrix for the batch (K, N*L)."""
-    return groups == 1 and out_hw[0] * out_hw[1] >= PER_IMAGE_MIN_PIXELS
+def uses_winograd(w_shape, stride, dilation, groups):
+    """True when the convolution runs as Winograd's F(2x2, 3x3) (see the module docstring)."""
+    return (tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+            and groups == 1 and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
 
 
-def _columns(x, kernel, stride, padding, dilation, out_hw, per_image, extra_rows=0):
-    """im2col of x into the reused 'cols' buffer, as (N, K + extra_rows, L) when per_image, else
-    (K, N, L); the extra rows are left for the caller to fill."""
+def _grouped(a, groups):
+    """(rows, cols) -> (groups, rows / groups, cols): the batch of per-group matrices."""
+    return a.reshape(groups, a.shape[0] // groups, a.shape[1])
+
+
+def _columns(x, kernel, stride, padding, dilation, out_hw):
+    """im2col of x (n, C, H, W) into this thread's 'cols' buffer, as (C*kh*kw, n*L)."""
     n, c = x.shape[:2]
-    k, hw = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-    shape = (n, k + extra_rows, hw) if per_image else (k, n, hw)
-    cols = _buffer("cols", shape, x.dtype)
-    pick(im2col_threads, im2col_serial, cols.size)(x, *kernel, *stride, *padding, *dilation, *out_hw, cols,
-                                                   per_image)
-    return cols
+    cols = _buffer("cols", (c * kernel[0] * kernel[1], n, out_hw[0] * out_hw[1]), x.dtype)
+    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols)
+    return cols.reshape(cols.shape[0], -1)
+
+
+def _tile_buffer(slot, channels, p, dtype):
+    """(flat, view): this thread's buffer ``slot`` as 16 rows of channels * p entries and a 64-byte
+    gap, for the transforms (see winograd.py), and as the (16, channels, p) matrices for matmul."""
+    flat = _buffer(slot, (16, channels * p + 64 // np.dtype(dtype).itemsize), dtype)
+    return flat, flat[:, :channels * p].reshape(16, channels, p)
+
+
+def _tiles(x, padding, th, tw):
+    """Winograd's input transform of x (n, C, H, W): the (16, C, n*th*tw) matrices V, in this
+    thread's 'cols' buffer."""
+    flat, v = _tile_buffer("cols", x.shape[1], x.shape[0] * th * tw, x.dtype)
+    winograd.input_transform(x, *padding, th, tw, flat)
+    return v
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """y (N, O, Ho, Wo) = the cross-correlation of x with w, plus b."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
-    n, o = x.shape[0], w.shape[0]
-    out_hw = conv_output_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
-    if _per_image(groups, out_hw):
-        with_bias = b is not None
-        cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, True, int(with_bias))
-        w2 = w.reshape(o, -1)
-        if with_bias:                             # [W | b] @ [cols; 1] = W @ cols + b
-            cols[:, -1] = 1
-            w2 = np.concatenate([w2, np.asarray(b, x.dtype).reshape(o, 1)], axis=1)
-        return np.matmul(w2, cols).reshape(n, o, *out_hw)
-    cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, False)
-    nl = n * out_hw[0] * out_hw[1]
-    rows = _buffer("rows", (o, nl), x.dtype)
-    np.matmul(w.reshape(groups, o // groups, -1), cols.reshape(groups, -1, nl),
-              out=rows.reshape(groups, o // groups, nl))
+    (n, c), o, kernel = x.shape[:2], w.shape[0], w.shape[2:]
+    out_hw = conv_output_size(x.shape[2:], kernel, stride, padding, dilation)
     bias = np.zeros(o, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = np.empty((n, o, out_hw[0] * out_hw[1]), x.dtype)
-    pick(rows_to_nchw_threads, rows_to_nchw_serial, y.size)(rows, bias, y)
-    return y.reshape(n, o, *out_hw)
+    y = np.empty((n, o, *out_hw), x.dtype)
+
+    if uses_winograd(w.shape, stride, dilation, groups):
+        th, tw = winograd.tiles(out_hw)
+        u = np.empty((16, o, c), x.dtype)
+        winograd.weight_transform(w, u)
+
+        def chunk(start, stop):
+            v = _tiles(x[start:stop], padding, th, tw)
+            flat, m = _tile_buffer("rows", o, v.shape[2], x.dtype)
+            np.matmul(u, v, out=m)
+            winograd.output_transform(flat, bias, th, tw, y[start:stop])
+
+        over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
+        return y
+
+    w_groups = w.reshape(groups, o // groups, -1)
+    y_ncl = y.reshape(n, o, -1)
+
+    def chunk(start, stop):
+        cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw)
+        rows = _buffer("rows", (o, cols.shape[1]), x.dtype)
+        np.matmul(w_groups, _grouped(cols, groups), out=_grouped(rows, groups))
+        rows_to_nchw(rows, bias, y_ncl[start:stop])
+
+    over_chunks(chunk, n, c * kernel[0] * kernel[1] * y_ncl.shape[2], x.itemsize)
+    return y
 
 
-def _gradient_rows(gy):
-    """gy (N, O, Ho, Wo) -> rows (O, N*Ho*Wo), in the reused 'rows' buffer."""
-    n, o, ho, wo = gy.shape
-    rows = _buffer("rows", (o, n * ho * wo), gy.dtype)
-    pick(nchw_to_rows_threads, nchw_to_rows_serial, rows.size)(gy.reshape(n, o, ho * wo), rows)
-    return rows
+def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw):
+    """(gx or None, gw or None), chunk by chunk; x is only read when need_gw."""
+    if uses_winograd(w.shape, stride, dilation, groups):
+        return _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw)
+    (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
+    k = w[0].size
+    w_groups_t = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
+    gx = np.empty(x_shape, gy.dtype) if need_gx else None
+    gy_ncl = gy.reshape(n, o, -1)
+
+    def chunk(start, stop):
+        rows = _buffer("rows", (o, (stop - start) * gy_ncl.shape[2]), gy.dtype)
+        nchw_to_rows(gy_ncl[start:stop], rows)
+        rows_g = _grouped(rows, groups)
+        gw_part = None
+        if need_gw:                               # before gx: both use the 'cols' buffer
+            cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw)
+            gw_part = np.matmul(_grouped(cols, groups), rows_g.transpose(0, 2, 1))   # (groups, K, O/groups)
+        if need_gx:
+            gcols = _buffer("cols", (groups * k, rows.shape[1]), gy.dtype)
+            np.matmul(w_groups_t, rows_g, out=_grouped(gcols, groups))
+            col2im(gcols.reshape(groups * k, stop - start, -1), *kernel, *stride, *padding, *dilation, *out_hw,
+                   gx[start:stop])
+        return gw_part
+
+    gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
+    if need_gw:
+        gw = gw.transpose(0, 2, 1).reshape(w.shape)
+    return gx, gw
 
 
-def _input_grad(gy, w, x_shape, stride, padding, dilation, groups, out_hw, per_image):
-    """gx = col2im(W^T @ gy), with W^T @ gy in the reused 'cols' buffer. gy is (N, O, L) when
-    per_image, else the batch's rows (O, N*L); out_hw = (Ho, Wo), L = Ho * Wo."""
-    n, hw = x_shape[0], out_hw[0] * out_hw[1]
-    o, k = w.shape[0], w[0].size
-    if per_image:
-        gcols = _buffer("cols", (n, k, hw), gy.dtype)
-        np.matmul(w.reshape(o, k).T, gy, out=gcols)
-    else:
-        gcols = _buffer("cols", (groups * k, n, hw), gy.dtype)
-        np.matmul(w.reshape(groups, o // groups, k).transpose(0, 2, 1), gy.reshape(groups, o // groups, -1),
-                  out=gcols.reshape(groups, k, -1))
-    gx = np.empty(x_shape, gy.dtype)
-    pick(col2im_threads, col2im_serial, gcols.size)(gcols, *w.shape[2:], *stride, *padding, *dilation, *out_hw,
-                                                    gx, per_image)
-    return gx
+def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
+    """_backward for uses_winograd: dM = A dY A^T, dU += dM @ V^T, dV = U^T @ dM (winograd.py)."""
+    (n, o), (c, th, tw) = gy.shape[:2], (x_shape[1], *winograd.tiles(gy.shape[2:]))
+    if need_gx:
+        u = np.empty((16, o, c), gy.dtype)
+        winograd.weight_transform(w, u)
+    gx = np.empty(x_shape, gy.dtype) if need_gx else None
+
+    def chunk(start, stop):
+        flat, dm = _tile_buffer("rows", o, (stop - start) * th * tw, gy.dtype)
+        winograd.output_transform_adjoint(gy[start:stop], th, tw, flat)
+        du_part = None
+        if need_gw:                               # before gx: both use the 'cols' buffer
+            du_part = np.matmul(dm, _tiles(x[start:stop], padding, th, tw).transpose(0, 2, 1))   # (16, O, C)
+        if need_gx:
+            flat, dv = _tile_buffer("cols", c, dm.shape[2], gy.dtype)
+            np.matmul(u.transpose(0, 2, 1), dm, out=dv)
+            winograd.input_transform_adjoint(flat, *padding, th, tw, gx[start:stop])
+        return du_part
+
+    du = over_chunks(chunk, n, 16 * (c + o) * th * tw, gy.itemsize)
+    gw = None
+    if need_gw:
+        gw = np.empty(w.shape, gy.dtype)
+        winograd.weight_transform_adjoint(du, gw)
+    return gx, gw
 
 
 def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, True, True)):
     """(gx, gw, gb): the gradients of conv2d_forward w.r.t. x, w and b given gy (N, O, Ho, Wo).
 
     ``needs`` says which of the three to compute (None in their place otherwise); computing them
-    together shares the layout change of gy and the column buffer (im2col(x), then W^T gy).
+    together shares the layout change of gy, chunk by chunk.
     """
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     gy = np.ascontiguousarray(gy, dtype=x.dtype)
-    n, o = gy.shape[:2]
-    out_hw = gy.shape[2:]
-    per_image = _per_image(groups, out_hw)
-    gb = _bias_grad(gy.reshape(n, o, -1)) if needs[2] else None
-    g = gy.reshape(n, o, -1) if per_image else _gradient_rows(gy)
-    gw = None
-    if needs[1]:                                  # before _input_grad: both use the 'cols' buffer
-        cols = _columns(x, w.shape[2:], stride, padding, dilation, out_hw, per_image)
-        if per_image:                             # sum over images of gy[n] @ cols[n]^T
-            gw = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)
-        else:                                     # (cols @ rows^T)^T: OpenBLAS is faster this way round
-            nl = g.shape[1]
-            gw = np.matmul(cols.reshape(groups, -1, nl), g.reshape(groups, -1, nl).transpose(0, 2, 1))
-            gw = gw.transpose(0, 2, 1)
-        gw = gw.reshape(w.shape)
-    gx = _input_grad(g, w, x.shape, stride, padding, dilation, groups, out_hw, per_image) if needs[0] else None
+    gb = conv2d_bias_grad(gy) if needs[2] else None
+    gx, gw = None, None
+    if needs[0] or needs[1]:
+        gx, gw = _backward(x, x.shape, w, gy, stride, padding, dilation, groups, needs[0], needs[1])
     return gx, gw, gb
 
 
@@ -146,17 +201,15 @@ def conv2d_input_grad(gy, w, x_shape, stride, padding, dilation, groups):
     """gx (x_shape) = col2im(W^T gy): the input gradient, which is also conv_transpose2d(gy, w)."""
     gy = np.ascontiguousarray(gy)
     w = np.ascontiguousarray(w, dtype=gy.dtype)
-    out_hw = gy.shape[2:]
-    if _per_image(groups, out_hw):
-        g = gy.reshape(*gy.shape[:2], -1)
-        return _input_grad(g, w, tuple(x_shape), stride, padding, dilation, groups, out_hw, True)
-    return _input_grad(_gradient_rows(gy), w, tuple(x_shape), stride, padding, dilation, groups, out_hw, False)
+    return _backward(None, tuple(x_shape), w, gy, stride, padding, dilation, groups, True, False)[0]
 
 
 def conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
     """gw (w_shape) = gy cols^T, summed over the batch."""
+    x = np.ascontiguousarray(x)
+    gy = np.ascontiguousarray(gy, dtype=x.dtype)
     w = np.empty(w_shape, x.dtype)                # only its shape is read
-    return conv2d_backward(x, w, gy, stride, padding, dilation, groups, (False, True, False))[1]
+    return _backward(x, x.shape, w, gy, stride, padding, dilation, groups, False, True)[1]
 
 
 def _bias_grad(g):

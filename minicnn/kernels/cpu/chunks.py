@@ -1,0 +1,76 @@
+"""Run a convolution a chunk of the batch at a time, on one thread or several.
+
+Why chunks: a convolution's intermediate arrays (im2col's columns, Winograd's transformed tiles)
+are many times the size of its input: 19 MB for a 64-image batch of 32-channel 16x16 maps and a
+3x3 kernel. Made for the whole batch at once, they are written to memory by one pass and read back
+by the next, and the matrix product then runs at half its speed. A chunk of images whose
+intermediates fill about half of a core's L2 cache (CHUNK_BYTES) goes through every pass without
+leaving the cache.
+
+The chunks are also how several threads share the work: with ``numba.get_num_threads()`` > 1, each
+chunk runs whole on one worker thread, with BLAS on one thread (threadpoolctl), the way PyTorch
+splits a convolution over the batch. The Numba kernels release the GIL (``nogil``), and so does
+NumPy's matmul. Work under threads.PARALLEL_MIN_WORK array entries runs on the calling thread:
+handing it to a worker costs more than it saves.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import threadpoolctl
+
+from . import threads
+
+CHUNK_BYTES = 1 << 19
+"""The intermediates of one chunk: about half of a core's L2 cache (1.25 MiB on the Xeons the
+benchmarks ran on; 1-2 MiB on most current x86 and ARM cores)."""
+
+_pool = None
+_pool_lock = threading.Lock()
+_blas = None
+
+
+def chunks(n, bytes_per_image, workers):
+    """[(start, stop), ...]: the batch of n images cut into runs whose intermediates fit CHUNK_BYTES
+    (at least one image each), and into at least ``workers`` runs when there are enough images."""
+    per = max(1, min(CHUNK_BYTES // max(1, bytes_per_image), -(-n // workers)))
+    return [(start, min(start + per, n)) for start in range(0, n, per)]
+
+
+def _workers(count):
+    """The thread pool, of ``count`` workers (made again when the count changes)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != count:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(count, thread_name_prefix="minicnn-conv")
+        return _pool
+
+
+def over_chunks(task, n, entries_per_image, itemsize):
+    """The sum of task(start, stop) over the chunks of the batch (None when the task returns None),
+    run on the calling thread, or on numba.get_num_threads() workers with BLAS on one thread each,
+    each worker taking every k-th chunk and adding up its own results in place.
+    ``entries_per_image``: the entries of one image's intermediate arrays (sets the chunk size)."""
+    global _blas
+    wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
+    runs = chunks(n, entries_per_image * itemsize, wanted)
+    wanted = min(wanted, len(runs))
+
+    def run_all(share):
+        total = None
+        for start, stop in share:
+            part = task(start, stop)
+            if part is not None:
+                total = part if total is None else np.add(total, part, out=total)
+        return total
+
+    if wanted == 1:
+        return run_all(runs)
+    if _blas is None:
+        _blas = threadpoolctl.ThreadpoolController()
+    with _blas.limit(limits=1, user_api="blas"):
+        totals = list(_workers(wanted).map(run_all, [runs[i::wanted] for i in range(wanted)]))
+    return None if totals[0] is None else sum(totals[1:], totals[0])

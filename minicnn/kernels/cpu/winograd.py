@@ -1,0 +1,235 @@
+"""Winograd's F(2x2, 3x3): a 3x3 convolution (stride 1, dilation 1) with 2.25x fewer multiplications.
+
+The output is cut into 2x2 tiles; each needs the 4x4 tile of (zero-padded) input d under it, and
+(Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015)
+
+    y_tile (2x2) = A^T [ (G g G^T)  *  (B^T d B) ] A          (* elementwise, 4x4)
+
+        B^T = [1  0 -1  0]      G = [1    0    0 ]      A^T = [1  1  1  0]
+              [0  1  1  0]          [1/2  1/2  1/2]            [0  1 -1 -1]
+              [0 -1  1  0]          [1/2 -1/2  1/2]
+              [0  1  0 -1]          [0    0    1 ]
+
+16 multiplications per tile and channel pair instead of 36. Summed over the input channels, the
+elementwise product becomes 16 matrix products, one for each of the 4x4 positions xi:
+
+    M[xi] (O, P) = U[xi] (O, C) @ V[xi] (C, P)      U = G g G^T per (o, c), V = B^T d B per (c, tile)
+
+with P the tiles of every image. The backward pass uses the same three transforms, each replaced
+by its adjoint (transpose), so it needs no new algebra:
+
+    dM[xi] = A dY A^T                            gy's 2x2 tiles (zero past the edge), 4x4 each
+    dU[xi] = dM[xi] @ V[xi]^T,   dg = G^T dU G    the weight gradient
+    dV[xi] = U[xi]^T @ dM[xi],   dd = B dV B^T    added back onto the overlapping input tiles
+
+The kernels below are the transforms; conv.py runs the products (BLAS, one batch of 16) and cuts
+the batch into chunks as it does for im2col. Tile (ty, tx) starts at pixel (2ty, 2tx) of the padded
+input; an odd output size leaves a half tile, whose extra outputs are dropped (forward) or read as
+zero (backward). Arrays: V (16, C, P), M (16, O, P), U (16, O, C), P = n * th * tw ordered
+(image, tile row, tile column); V and M are passed flat, see below. Serial and ``nogil``, like
+im2col.py.
+"""
+import numpy as np
+from numba import njit
+from numba import uint64 as u
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bt(a0, a1, a2, a3):
+    """B^T a: the input transform along one axis."""
+    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _b(a0, a1, a2, a3):
+    """B a: the adjoint of _bt."""
+    return a0, a1 - a2 + a3, a2 + a1 - a0, -a3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _at(a0, a1, a2, a3):
+    """A^T a: the output transform along one axis, 4 values to 2."""
+    return a0 + a1 + a2, a1 - a2 - a3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _a(a0, a1):
+    """A a: the adjoint of _at, 2 values to 4."""
+    return a0, a0 + a1, a0 - a1, -a1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _g(a0, a1, a2):
+    """G a: the weight transform along one axis, 3 values to 4."""
+    return a0, 0.5 * (a0 + a1 + a2), 0.5 * (a0 - a1 + a2), a2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gt(a0, a1, a2, a3):
+    """G^T a: the adjoint of _g, 4 values to 3."""
+    return a0 + 0.5 * (a1 + a2), 0.5 * (a1 - a2), 0.5 * (a1 + a2) + a3
+
+
+def tiles(out_hw):
+    """(th, tw): the 2x2 output tiles covering an (Ho, Wo) output."""
+    return (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
+
+
+@njit(cache=True, nogil=True)
+def weight_transform(w, u):
+    """u (16, O, C) = G g G^T for every 3x3 filter g = w[o, c] of w (O, C, 3, 3)."""
+    t = np.empty((4, 3), u.dtype)
+    for o in range(w.shape[0]):
+        for c in range(w.shape[1]):
+            g = w[o, c]
+            for j in range(3):                    # G g: each column
+                t[0, j], t[1, j], t[2, j], t[3, j] = _g(g[0, j], g[1, j], g[2, j])
+            for i in range(4):                    # (G g) G^T: each row
+                u[4 * i, o, c], u[4 * i + 1, o, c], u[4 * i + 2, o, c], u[4 * i + 3, o, c] = \
+                    _g(t[i, 0], t[i, 1], t[i, 2])
+
+
+@njit(cache=True, nogil=True)
+def weight_transform_adjoint(du, gw):
+    """gw (O, C, 3, 3) = G^T du G for every 4x4 du[:, o, c] of du (16, O, C)."""
+    t = np.empty((3, 4), du.dtype)
+    for o in range(gw.shape[0]):
+        for c in range(gw.shape[1]):
+            for j in range(4):                    # G^T du: each column
+                t[0, j], t[1, j], t[2, j] = _gt(du[j, o, c], du[4 + j, o, c], du[8 + j, o, c], du[12 + j, o, c])
+            g = gw[o, c]
+            for i in range(3):                    # (G^T du) G: each row
+                g[i, 0], g[i, 1], g[i, 2] = _gt(t[i, 0], t[i, 1], t[i, 2], t[i, 3])
+
+
+# The tile transforms below run one tile row at a time: first along the image's columns (the four
+# pixel rows under the tile row combined, column by column), then tile by tile along the row. The
+# transformed tiles live in 2-D arrays (16, S) whose row xi holds the (C, P) matrix V[xi] (or
+# M[xi]) flat, with S >= C * P: conv.py leaves a little more than C * P between the rows, since 16
+# streams exactly a multiple of 4 KiB apart fight over the same few L1 cache sets (4x slower).
+# Flat indices are uint64 (``u``), as in im2col.py.
+
+@njit(cache=True, nogil=True)
+def input_transform(x, ph, pw, th, tw, v):
+    """v (16, >= C*P) = B^T d B for every 4x4 tile d of the zero-padded x (n, C, H, W)."""
+    n_img, c_in, h, w = x.shape
+    p_all, wp = n_img * th * tw, 2 * tw + 2       # wp: the padded width and a half tile
+    padded = np.zeros((2 * th + 2) * wp, x.dtype)  # one buffer: its border stays zero
+    t = np.empty(4 * wp, x.dtype)
+    for n in range(n_img):
+        for c in range(c_in):
+            plane = x[n, c]
+            for hh in range(h):
+                for ww in range(w):
+                    padded[u((hh + ph) * wp + ww + pw)] = plane[hh, ww]
+            for ty in range(th):
+                r = u(2 * ty * wp)
+                for col in range(wp):             # B^T d: the 4 pixel rows combined
+                    j = r + u(col)
+                    t[u(col)], t[u(wp + col)], t[u(2 * wp + col)], t[u(3 * wp + col)] = \
+                        _bt(padded[j], padded[j + u(wp)], padded[j + u(2 * wp)], padded[j + u(3 * wp)])
+                p0 = u(c * p_all + (n * th + ty) * tw)
+                for k in range(4):                # (B^T d) B: each tile's 4 columns
+                    xi = u(4 * k)
+                    for tx in range(tw):
+                        q, i = u(k * wp + 2 * tx), p0 + u(tx)
+                        v[xi, i], v[xi + u(1), i], v[xi + u(2), i], v[xi + u(3), i] = \
+                            _bt(t[q], t[q + u(1)], t[q + u(2)], t[q + u(3)])
+
+
+@njit(cache=True, nogil=True)
+def input_transform_adjoint(dv, ph, pw, th, tw, gx):
+    """gx (n, C, H, W) = the sum of B dv B^T over the tiles of dv (16, >= C*P), each added back
+    where its input tile came from (the adjoint of input_transform)."""
+    n_img, c_in, h, w = gx.shape
+    p_all, wp = n_img * th * tw, 2 * tw + 2
+    padded = np.empty((2 * th + 2) * wp, gx.dtype)
+    t = np.empty(4 * wp, gx.dtype)
+    for n in range(n_img):
+        for c in range(c_in):
+            padded[:] = 0
+            for ty in range(th):
+                t[:] = 0
+                p0 = u(c * p_all + (n * th + ty) * tw)
+                for k in range(4):                # dv B^T: each tile's 4 columns, overlapping
+                    xi = u(4 * k)
+                    for tx in range(tw):
+                        q, i = u(k * wp + 2 * tx), p0 + u(tx)
+                        s0, s1, s2, s3 = _b(dv[xi, i], dv[xi + u(1), i], dv[xi + u(2), i], dv[xi + u(3), i])
+                        t[q] += s0
+                        t[q + u(1)] += s1
+                        t[q + u(2)] += s2
+                        t[q + u(3)] += s3
+                r = u(2 * ty * wp)
+                for col in range(wp):             # B (dv B^T): onto the 4 pixel rows
+                    j = r + u(col)
+                    d0, d1, d2, d3 = _b(t[u(col)], t[u(wp + col)], t[u(2 * wp + col)], t[u(3 * wp + col)])
+                    padded[j] += d0
+                    padded[j + u(wp)] += d1
+                    padded[j + u(2 * wp)] += d2
+                    padded[j + u(3 * wp)] += d3
+            plane = gx[n, c]
+            for hh in range(h):
+                for ww in range(w):
+                    plane[hh, ww] = padded[u((hh + ph) * wp + ww + pw)]
+
+
+@njit(cache=True, nogil=True)
+def output_transform(m, bias, th, tw, y):
+    """y (n, O, Ho, Wo) = A^T m A + bias for every tile of m (16, >= O*P); the half tiles past an
+    odd edge are cut off."""
+    n_img, o_ch, ho, wo = y.shape
+    p_all = n_img * th * tw
+    out = np.empty((2, 2 * tw), y.dtype)          # one tile row of y, half tiles included
+    top, bottom = out[0], out[1]
+    for n in range(n_img):
+        for o in range(o_ch):
+            b = bias[o]
+            for ty in range(th):
+                p0 = u(o * p_all + (n * th + ty) * tw)
+                for tx in range(tw):
+                    i = p0 + u(tx)
+                    c0 = _at(m[0, i], m[4, i], m[8, i], m[12, i])        # A^T m: each column
+                    c1 = _at(m[1, i], m[5, i], m[9, i], m[13, i])
+                    c2 = _at(m[2, i], m[6, i], m[10, i], m[14, i])
+                    c3 = _at(m[3, i], m[7, i], m[11, i], m[15, i])
+                    y00, y01 = _at(c0[0], c1[0], c2[0], c3[0])          # (A^T m) A: each row
+                    y10, y11 = _at(c0[1], c1[1], c2[1], c3[1])
+                    q = u(2 * tx)
+                    top[q], top[q + u(1)], bottom[q], bottom[q + u(1)] = y00 + b, y01 + b, y10 + b, y11 + b
+                rows = y[n, o]
+                for col in range(wo):
+                    rows[2 * ty, col] = top[col]
+                if 2 * ty + 1 < ho:
+                    for col in range(wo):
+                        rows[2 * ty + 1, col] = bottom[col]
+
+
+@njit(cache=True, nogil=True)
+def output_transform_adjoint(gy, th, tw, dm):
+    """dm (16, >= O*P) = A dy A^T for every 2x2 tile dy of gy (n, O, Ho, Wo), zero past the edge
+    (the adjoint of output_transform)."""
+    n_img, o_ch, ho, wo = gy.shape
+    p_all = n_img * th * tw
+    g2 = np.zeros((2, 2 * tw), gy.dtype)          # one tile row of gy, zero past the edge
+    top, bottom = g2[0], g2[1]
+    for n in range(n_img):
+        for o in range(o_ch):
+            rows = gy[n, o]
+            for ty in range(th):
+                for col in range(wo):
+                    top[col] = rows[2 * ty, col]
+                if 2 * ty + 1 < ho:
+                    for col in range(wo):
+                        bottom[col] = rows[2 * ty + 1, col]
+                else:
+                    bottom[:] = 0
+                p0 = u(o * p_all + (n * th + ty) * tw)
+                for tx in range(tw):
+                    q, i = u(2 * tx), p0 + u(tx)
+                    a0, a1, a2, a3 = _a(top[q], bottom[q])                # A dy: each column
+                    b0, b1, b2, b3 = _a(top[q + u(1)], bottom[q + u(1)])
+                    dm[0, i], dm[1, i], dm[2, i], dm[3, i] = _a(a0, b0)     # (A dy) A^T: each row
+                    dm[4, i], dm[5, i], dm[6, i], dm[7, i] = _a(a1, b1)
+                    dm[8, i], dm[9, i], dm[10, i], dm[11, i] = _a(a2, b2)
+                    dm[12, i], dm[13, i], dm[14, i], dm[15, i] = _a(a3, b3)
