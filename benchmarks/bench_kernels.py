@@ -1,6 +1,6 @@
 """Time minicnn's CPU convolution and pooling kernels against PyTorch (CPU) and the NumPy reference.
 
-    python benchmarks/bench_kernels.py [--repeats 15] [--threads 1 2]
+    python benchmarks/bench_kernels.py [--repeats 21] [--rounds 7] [--threads 1 2]
     (with minicnn installed, `pip install -e .`, or from the checkout's root with PYTHONPATH=.)
 
 Each case runs forward + backward (all gradients: input, weight, bias) at each thread count, in one
@@ -28,6 +28,7 @@ import numpy as np
 import threadpoolctl
 
 from minicnn.kernels import cpu, reference
+from minicnn.kernels.cpu import conv
 
 try:
     import torch
@@ -59,7 +60,7 @@ def pin(threads):
         torch.set_num_threads(threads)
 
 
-def median_ms(runners, repeats, threads, rounds=3):
+def median_ms(runners, repeats, threads, rounds=7):
     """{name: median milliseconds}. Each runner is timed back to back (as in a training loop, where
     the same layer runs step after step), in ``rounds`` turns of repeats/rounds calls, so a change
     in the machine's load during the run hits every runner alike."""
@@ -84,6 +85,12 @@ def conv_problem(shape, out_ch, k, s, p, d):
     args = ((s, s), (p, p), (d, d), 1)
     gy = rng.standard_normal(cpu.conv2d_forward(x, w, b, *args).shape, dtype=np.float32)
     return x, w, b, gy, args
+
+
+def algorithm(shape, out_ch, k, s, p, d):
+    """How minicnn's CPU kernels compute this convolution (see minicnn/kernels/cpu/conv.py)."""
+    winograd = conv.uses_winograd((out_ch, shape[1], k, k), (s, s), (d, d), 1)
+    return "Winograd F(2x2,3x3)" if winograd else "im2col + GEMM"
 
 
 def conv_runners(shape, out_ch, k, s, p, d):
@@ -182,7 +189,9 @@ def machine():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="turns the implementations take (more: a load change is shared more evenly)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     opts = parser.parse_args()
 
@@ -194,15 +203,15 @@ def main():
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"# median of {opts.repeats} repeats, forward + backward, float32, milliseconds; "
           f"load average before the run: {load}\n")
-    print("| case | threads | minicnn | PyTorch | NumPy ref | minicnn/PyTorch | ref/minicnn |")
-    print("|---|---|---|---|---|---|---|")
-    cases = ([(name, conv_runners(*params)) for name, *params in CONV_CASES]
-             + [(name, pool_runners(*params)) for name, *params in POOL_CASES])
+    print("| case | minicnn's algorithm | threads | minicnn | PyTorch | NumPy ref | minicnn/PyTorch | ref/minicnn |")
+    print("|---|---|---|---|---|---|---|---|")
+    cases = ([(name, algorithm(*params), conv_runners(*params)) for name, *params in CONV_CASES]
+             + [(name, "direct loops", pool_runners(*params)) for name, *params in POOL_CASES])
     for threads in opts.threads:
-        for name, runners in cases:
-            ms = median_ms(runners, opts.repeats, threads)
+        for name, how, runners in cases:
+            ms = median_ms(runners, opts.repeats, threads, opts.rounds)
             torch_ms = ms.get("pytorch", float("nan"))
-            print(f"| {name} | {threads} | {ms['minicnn']:.2f} | {torch_ms:.2f} | {ms['reference']:.2f} "
+            print(f"| {name} | {how} | {threads} | {ms['minicnn']:.2f} | {torch_ms:.2f} | {ms['reference']:.2f} "
                   f"| {ms['minicnn'] / torch_ms:.2f}x | {ms['reference'] / ms['minicnn']:.1f}x |", flush=True)
     print("\nFirst call of each kernel in a fresh process (Numba cache warm), seconds:")
     for name, sec in first_calls():

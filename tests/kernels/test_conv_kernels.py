@@ -163,9 +163,23 @@ def test_chunks_and_threads_agree(winograd, problem, bias):
         np.testing.assert_allclose(chunked, one_chunk, rtol=1e-12, atol=1e-12)
 
 
-def test_chunks_cover_the_batch():
+@given(n=st.integers(1, 200), per_image=st.integers(1, 3 * chunks.CHUNK_BYTES), workers=st.integers(1, 4))
+def test_chunks_cover_the_batch(n, per_image, workers):
+    runs = chunks.chunks(n, per_image, workers)
+    assert runs[0][0] == 0 and runs[-1][1] == n
+    assert all(stop == start for (_, stop), (start, _) in zip(runs, runs[1:]))    # in order, no gap
+    sizes = [stop - start for start, stop in runs]
+    assert min(sizes) >= 1 and len(set(sizes[:-1])) <= 1 and sizes[-1] <= sizes[0]
+    if sizes[0] > 1:                                                               # fits, or one image
+        assert sizes[0] * per_image <= chunks.CHUNK_BYTES
+    if n >= workers:
+        assert len(runs) >= workers
+
+
+def test_chunks_examples():
     assert chunks.chunks(10, chunks.CHUNK_BYTES // 3, 1) == [(0, 3), (3, 6), (6, 9), (9, 10)]
-    assert chunks.chunks(10, 1, 2) == [(0, 5), (5, 10)]            # at least one chunk per worker
+    assert chunks.chunks(10, 1, 2) == [(0, 5), (5, 10)]            # one chunk per worker
+    assert chunks.chunks(64, chunks.CHUNK_BYTES // 28, 2) == [(0, 16), (16, 32), (32, 48), (48, 64)]
     assert chunks.chunks(3, 10 * chunks.CHUNK_BYTES, 4) == [(0, 1), (1, 2), (2, 3)]   # one image at least
 
 

@@ -22,9 +22,10 @@ import threadpoolctl
 
 from . import threads
 
-CHUNK_BYTES = 1 << 19
-"""The intermediates of one chunk: about half of a core's L2 cache (1.25 MiB on the Xeons the
-benchmarks ran on; 1-2 MiB on most current x86 and ARM cores)."""
+CHUNK_BYTES = 1 << 20
+"""The intermediates of one chunk: about a core's L2 cache (1.25 MiB on the Xeons the benchmarks
+ran on; 1-2 MiB on most current x86 and ARM cores). Half of that was as fast on one thread and
+slower on two, where each chunk's Python calls between the kernels hold the GIL."""
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -32,9 +33,13 @@ _blas = None
 
 
 def chunks(n, bytes_per_image, workers):
-    """[(start, stop), ...]: the batch of n images cut into runs whose intermediates fit CHUNK_BYTES
-    (at least one image each), and into at least ``workers`` runs when there are enough images."""
-    per = max(1, min(CHUNK_BYTES // max(1, bytes_per_image), -(-n // workers)))
+    """[(start, stop), ...]: the batch of n images cut into runs of equal size (but the last) whose
+    intermediates fit CHUNK_BYTES (at least one image each); as many runs as a multiple of
+    ``workers`` when there are enough images, so that the workers share them evenly."""
+    fit = max(1, CHUNK_BYTES // max(1, bytes_per_image))
+    count = -(-n // fit)
+    count = min(n, -(-count // workers) * workers)
+    per = -(-n // count)
     return [(start, min(start + per, n)) for start in range(0, n, per)]
 
 
