@@ -90,25 +90,20 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     """y (N, O, Ho, Wo) = the cross-correlation of x with w, plus b."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
-    (n, c), o, kernel = x.shape[:2], w.shape[0], w.shape[2:]
-    out_hw = conv_output_size(x.shape[2:], kernel, stride, padding, dilation)
+    o = w.shape[0]
+    out_hw = conv_output_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
     bias = np.zeros(o, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = np.empty((n, o, *out_hw), x.dtype)
-
+    y = np.empty((x.shape[0], o, *out_hw), x.dtype)
     if uses_winograd(w.shape, stride, dilation, groups):
-        th, tw = winograd.tiles(out_hw)
-        u = np.empty((16, o, c), x.dtype)
-        winograd.weight_transform(w, u)
+        _winograd_forward(x, w, bias, padding, y)
+    else:
+        _im2col_forward(x, w, bias, stride, padding, dilation, groups, y)
+    return y
 
-        def chunk(start, stop):
-            v = _tiles(x[start:stop], padding, th, tw)
-            flat, m = _tile_buffer("rows", o, v.shape[2], x.dtype)
-            np.matmul(u, v, out=m)
-            winograd.output_transform(flat, bias, th, tw, y[start:stop])
 
-        over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
-        return y
-
+def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
+    """y = rows_to_nchw(W @ im2col(x)) + bias, chunk by chunk."""
+    (n, o), kernel, out_hw = y.shape[:2], w.shape[2:], y.shape[2:]
     w_groups = w.reshape(groups, o // groups, -1)
     y_ncl = y.reshape(n, o, -1)
 
@@ -118,14 +113,33 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
         np.matmul(w_groups, _grouped(cols, groups), out=_grouped(rows, groups))
         rows_to_nchw(rows, bias, y_ncl[start:stop])
 
-    over_chunks(chunk, n, c * kernel[0] * kernel[1] * y_ncl.shape[2], x.itemsize)
-    return y
+    over_chunks(chunk, n, x.shape[1] * kernel[0] * kernel[1] * y_ncl.shape[2], x.itemsize)
+
+
+def _winograd_forward(x, w, bias, padding, y):
+    """y = A^T [U @ V] A + bias with U = G w G^T, V = B^T x B (winograd.py), chunk by chunk."""
+    (n, o), c, (th, tw) = y.shape[:2], x.shape[1], winograd.tiles(y.shape[2:])
+    u = np.empty((16, o, c), x.dtype)
+    winograd.weight_transform(w, u)
+
+    def chunk(start, stop):
+        v = _tiles(x[start:stop], padding, th, tw)
+        flat, m = _tile_buffer("rows", o, v.shape[2], x.dtype)
+        np.matmul(u, v, out=m)
+        winograd.output_transform(flat, bias, th, tw, y[start:stop])
+
+    over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
 
 
 def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw):
-    """(gx or None, gw or None), chunk by chunk; x is only read when need_gw."""
+    """(gx or None, gw or None); x is only read when need_gw."""
     if uses_winograd(w.shape, stride, dilation, groups):
         return _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw)
+    return _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw)
+
+
+def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw):
+    """gW = (im2col(x) @ rows^T)^T, gx = col2im(W^T @ rows) with rows = nchw_to_rows(gy), chunk by chunk."""
     (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
     k = w[0].size
     w_groups_t = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
@@ -154,7 +168,8 @@ def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, nee
 
 
 def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
-    """_backward for uses_winograd: dM = A dY A^T, dU += dM @ V^T, dV = U^T @ dM (winograd.py)."""
+    """dM = A gy A^T; gW = G^T [dM @ V^T] G; gx = B [U^T @ dM] B^T added up over the tiles
+    (winograd.py), chunk by chunk."""
     (n, o), (c, th, tw) = gy.shape[:2], (x_shape[1], *winograd.tiles(gy.shape[2:]))
     if need_gx:
         u = np.empty((16, o, c), gy.dtype)
