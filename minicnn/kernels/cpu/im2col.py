@@ -11,8 +11,8 @@ so W (O, C*kh*kw) @ cols is one matrix product for all N images: rows (O, N*Ho*W
 time (a chunk of the batch), so that the arrays stay in the core's cache between the passes.
 
 Both im2col and col2im work one (n, c) plane at a time on a zero-padded copy of the plane, so
-padding needs no test anywhere: im2col gathers each tap's pixels through a table of where every
-output pixel's window starts, col2im adds each tap's row back and copies the interior out.
+padding needs no test anywhere: for each tap and output row, im2col copies a row of pixels out of
+the padded plane and col2im adds it back, the same loop in both directions.
 The kernels are serial and release the GIL (``nogil``): conv.py runs chunks on several threads.
 Indices are uint64 (``u``): Numba then skips its negative-index wrap-around test, which otherwise
 stops LLVM from vectorizing these loops (2-3x slower).
@@ -20,17 +20,6 @@ stops LLVM from vectorizing these loops (2-3x slower).
 import numpy as np
 from numba import njit
 from numba import uint64 as u
-
-
-@njit(cache=True, nogil=True)
-def _window_starts(ho, wo, sh, sw, wp):
-    """start[oh * Wo + ow] = oh*sh*Wp + ow*sw: where output pixel (oh, ow)'s window starts in a
-    padded plane of width Wp."""
-    start = np.empty(ho * wo, np.int64)
-    for oh in range(ho):
-        for ow in range(wo):
-            start[oh * wo + ow] = oh * sh * wp + ow * sw
-    return start
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -44,22 +33,58 @@ def _copy_into_padded(plane, padded, ph, pw):
             padded[u((hh + ph) * wp + ww + pw)] = plane[hh, ww]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _copy_row(padded, start, step, row, first, count):
+    """row[first + k] = padded[start + k * step] for k < count."""
+    for k in range(count):
+        row[u(first + k)] = padded[u(start + k * step)]
+
+
+@njit(cache=True, nogil=True)
+def _window_starts(ho, wo, sh, sw, wp):
+    """start[oh * Wo + ow] = oh*sh*Wp + ow*sw: where output pixel (oh, ow)'s window starts in a
+    padded plane of width Wp."""
+    start = np.empty(ho * wo, np.int64)
+    for oh in range(ho):
+        for ow in range(wo):
+            start[oh * wo + ow] = oh * sh * wp + ow * sw
+    return start
+
+
+ROW_COPY_MIN_WIDTH = 16
+"""Output widths from which im2col copies whole rows (two or more vectors of 8 floats); narrower
+outputs go through a table of window starts."""
+
+
 @njit(cache=True, nogil=True)
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
-    """Fill cols (C*kh*kw, N, Ho*Wo) from x (N, C, H, W)."""
+    """Fill cols (C*kh*kw, N, Ho*Wo) from x (N, C, H, W): for each tap (i, j) and output row oh,
+    the Wo pixels that tap sees, every sw-th pixel of one padded row. Rows narrower than
+    ROW_COPY_MIN_WIDTH cost more in loop overhead than in copying: each tap's Ho*Wo pixels are
+    then gathered in one loop, through a table of where each output pixel's window starts."""
     n_img, c_in, h, w = x.shape
     wp = w + 2 * pw
-    starts = _window_starts(ho, wo, sh, sw, wp)
     padded = np.zeros((h + 2 * ph) * wp, x.dtype)     # one buffer: its border stays zero
+    starts = _window_starts(ho, wo, sh, sw, wp)
     for n in range(n_img):
         for c in range(c_in):
             _copy_into_padded(x[n, c], padded, ph, pw)
             for i in range(kh):
                 for j in range(kw):
                     row = cols[(c * kh + i) * kw + j, n]
-                    tap = i * dh * wp + j * dw        # the tap's offset inside every window
-                    for k in range(ho * wo):
-                        row[u(k)] = padded[u(tap + starts[u(k)])]
+                    if wo < ROW_COPY_MIN_WIDTH:
+                        tap = i * dh * wp + j * dw    # the tap's offset inside every window
+                        for k in range(ho * wo):
+                            row[u(k)] = padded[u(tap + starts[u(k)])]
+                        continue
+                    for oh in range(ho):
+                        start = (oh * sh + i * dh) * wp + j * dw
+                        if sw == 1:                   # a constant stride lets LLVM vectorize
+                            _copy_row(padded, start, 1, row, oh * wo, wo)
+                        elif sw == 2:
+                            _copy_row(padded, start, 2, row, oh * wo, wo)
+                        else:
+                            _copy_row(padded, start, sw, row, oh * wo, wo)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -72,7 +97,7 @@ def _add_row(padded, start, step, row, first, count):
 @njit(cache=True, nogil=True)
 def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
     """The adjoint of im2col: gx (N, C, H, W) = the sum of every entry of cols (C*kh*kw, N, Ho*Wo)
-    onto its source pixel."""
+    onto its source pixel, row by row (at every width: here the table was no faster)."""
     n_img, c_in, h, w = gx.shape
     wp = w + 2 * pw
     padded = np.empty((h + 2 * ph) * wp, gx.dtype)
