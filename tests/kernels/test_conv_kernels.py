@@ -44,10 +44,19 @@ def chunk_bytes(size):
         yield
 
 
+@contextlib.contextmanager
+def per_image_from(pixels):
+    """One column matrix per image for outputs of at least ``pixels`` pixels (1: always)."""
+    with mock.patch.object(conv_module, "PER_IMAGE_MIN_PIXELS", pixels):
+        yield
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_image", [False, True])
 @given(problem=conv_problems(), bias=st.booleans())
-def test_conv_kernels_match_reference(dtype, problem, bias):
-    with winograd_from(10 ** 9):
+def test_conv_kernels_match_reference(dtype, per_image, problem, bias):
+    """Both column layouts: one matrix for the chunk, or one per image."""
+    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
         _check_against_reference(dtype, problem, bias)
 
 
@@ -100,11 +109,12 @@ def test_backward_computes_only_what_is_asked(problem):
     assert gx is None and gb is None and gw.shape == w.shape
 
 
+@pytest.mark.parametrize("per_image", [False, True])
 @given(problem=conv_problems())
-def test_adjoint_identities(problem):
+def test_adjoint_identities(per_image, problem):
     """<conv(x, w), y> = <x, input_grad(y, w)> = <w, weight_grad(x, y)>: the backward kernels are
     the transposes of the forward one, in x and in w."""
-    with winograd_from(10 ** 9):
+    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
         _check_adjoints(problem)
 
 
@@ -161,16 +171,17 @@ def test_winograd_is_accurate_in_float32():
     assert np.abs(fast - exact).max() < 4 * np.abs(plain - exact).max() + 1e-6 * scale
 
 
-@pytest.mark.parametrize("winograd", [False, True])
+@pytest.mark.parametrize("algorithm", ["im2col", "im2col per image", "winograd"])
 @given(problem=st.one_of(conv_problems(), winograd_problems()), bias=st.booleans())
-def test_chunks_and_threads_agree(winograd, problem, bias):
+def test_chunks_and_threads_agree(algorithm, problem, bias):
     """One image per chunk on two worker threads gives the numbers of one chunk on the calling
     thread (up to the order of the weight gradient's sums over chunks)."""
     x, w, b = conv_arrays(problem, np.float64, bias=bias)
     args = conv_args(problem)
     results = []
     for threaded, size in ((False, 1 << 40), (True, 1)):
-        with threaded_kernels(threaded), chunk_bytes(size), winograd_from(1 if winograd else 10 ** 9):
+        with threaded_kernels(threaded), chunk_bytes(size), winograd_from(1 if algorithm == "winograd" else 10 ** 9), \
+                per_image_from(1 if algorithm == "im2col per image" else 10 ** 9):
             y = cpu.conv2d_forward(x, w, b, *args)
             results.append((y, *cpu.conv2d_backward(x, w, np.cos(y), *args)))
     for one_chunk, chunked in zip(*results):

@@ -63,12 +63,23 @@ def _grouped(a, groups):
     return a.reshape(groups, a.shape[0] // groups, a.shape[1])
 
 
-def _columns(x, kernel, stride, padding, dilation, out_hw):
-    """im2col of x (n, C, H, W) into this thread's 'cols' buffer, as (C*kh*kw, n*L)."""
+PER_IMAGE_MIN_PIXELS = 512
+"""Output pixels per image from which im2col makes one column matrix per image (one group only)."""
+
+
+def _per_image(groups, out_hw):
+    """True: per-image column matrices (n, K, L); False: one matrix for the chunk (K, n*L)."""
+    return groups == 1 and out_hw[0] * out_hw[1] >= PER_IMAGE_MIN_PIXELS
+
+
+def _columns(x, kernel, stride, padding, dilation, out_hw, per_image):
+    """im2col of x (n, C, H, W) into this thread's 'cols' buffer: (n, C*kh*kw, L) per image, else
+    (C*kh*kw, n*L)."""
     n, c = x.shape[:2]
-    cols = _buffer("cols", (c * kernel[0] * kernel[1], n, out_hw[0] * out_hw[1]), x.dtype)
-    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols)
-    return cols.reshape(cols.shape[0], -1)
+    k, hw = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+    cols = _buffer("cols", (n, k, hw) if per_image else (k, n, hw), x.dtype)
+    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols, per_image)
+    return cols if per_image else cols.reshape(k, -1)
 
 
 def _tile_buffer(slot, channels, p, dtype):
@@ -102,13 +113,19 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
 
 def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
-    """y = rows_to_nchw(W @ im2col(x)) + bias, chunk by chunk."""
+    """y = rows_to_nchw(W @ im2col(x)) + bias, chunk by chunk; for large images y[n] = W @ cols[n]
+    + bias, one product per image, already in y's layout."""
     (n, o), kernel, out_hw = y.shape[:2], w.shape[2:], y.shape[2:]
+    per_image = _per_image(groups, out_hw)
     w_groups = w.reshape(groups, o // groups, -1)
     y_ncl = y.reshape(n, o, -1)
 
     def chunk(start, stop):
-        cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw)
+        cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image)
+        if per_image:
+            np.matmul(w_groups[0], cols, out=y_ncl[start:stop])
+            y_ncl[start:stop] += bias[:, None]
+            return
         rows = _buffer("rows", (o, cols.shape[1]), x.dtype)
         np.matmul(w_groups, _grouped(cols, groups), out=_grouped(rows, groups))
         rows_to_nchw(rows, bias, y_ncl[start:stop])
@@ -139,32 +156,42 @@ def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, nee
 
 
 def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw):
-    """gW = (im2col(x) @ rows^T)^T, gx = col2im(W^T @ rows) with rows = nchw_to_rows(gy), chunk by chunk."""
+    """gW = (im2col(x) @ rows^T)^T, gx = col2im(W^T @ rows) with rows = nchw_to_rows(gy), chunk by
+    chunk; for large images gW = sum of gy[n] @ cols[n]^T and gx = col2im(W^T @ gy[n])."""
     (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
     k = w[0].size
+    per_image = _per_image(groups, out_hw)
     w_groups_t = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     gx = np.empty(x_shape, gy.dtype) if need_gx else None
     gy_ncl = gy.reshape(n, o, -1)
 
     def chunk(start, stop):
-        rows = _buffer("rows", (o, (stop - start) * gy_ncl.shape[2]), gy.dtype)
-        nchw_to_rows(gy_ncl[start:stop], rows)
-        rows_g = _grouped(rows, groups)
+        if per_image:
+            g = gy_ncl[start:stop]                # (n, O, L): the matrices as they are
+        else:
+            g = _buffer("rows", (o, (stop - start) * gy_ncl.shape[2]), gy.dtype)
+            nchw_to_rows(gy_ncl[start:stop], g)
         gw_part = None
         if need_gw:                               # before gx: both use the 'cols' buffer
-            cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw)
-            gw_part = np.matmul(_grouped(cols, groups), rows_g.transpose(0, 2, 1))   # (groups, K, O/groups)
+            cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image)
+            if per_image:                         # the chunk's images summed: (1, O, K)
+                gw_part = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)[None]
+            else:                                 # (groups, O/groups, K); OpenBLAS prefers cols @ rows^T
+                gw_part = np.matmul(_grouped(cols, groups), _grouped(g, groups).transpose(0, 2, 1))
+                gw_part = gw_part.transpose(0, 2, 1)
         if need_gx:
-            gcols = _buffer("cols", (groups * k, rows.shape[1]), gy.dtype)
-            np.matmul(w_groups_t, rows_g, out=_grouped(gcols, groups))
-            col2im(gcols.reshape(groups * k, stop - start, -1), *kernel, *stride, *padding, *dilation, *out_hw,
-                   gx[start:stop])
+            if per_image:
+                gcols = _buffer("cols", (stop - start, k, gy_ncl.shape[2]), gy.dtype)
+                np.matmul(w_groups_t[0], g, out=gcols)
+            else:
+                gcols = _buffer("cols", (groups * k, g.shape[1]), gy.dtype)
+                np.matmul(w_groups_t, _grouped(g, groups), out=_grouped(gcols, groups))
+                gcols = gcols.reshape(groups * k, stop - start, -1)
+            col2im(gcols, *kernel, *stride, *padding, *dilation, *out_hw, gx[start:stop], per_image)
         return gw_part
 
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
-    if need_gw:
-        gw = gw.transpose(0, 2, 1).reshape(w.shape)
-    return gx, gw
+    return gx, (gw.reshape(w.shape) if need_gw else None)
 
 
 def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):

@@ -7,8 +7,11 @@ pixel of every image, indexed here as cols[r, n, oh * Wo + ow] (a (C*kh*kw, N, H
 
 so W (O, C*kh*kw) @ cols is one matrix product for all N images: rows (O, N*Ho*Wo).
 ``rows_to_nchw`` turns those rows into the (N, O, Ho, Wo) output and adds the bias in the same pass;
-``nchw_to_rows`` is the reverse, for the incoming gradient. conv.py calls these on a few images at a
-time (a chunk of the batch), so that the arrays stay in the core's cache between the passes.
+``nchw_to_rows`` is the reverse, for the incoming gradient. With ``per_image`` the same kernels fill
+(N, C*kh*kw, Ho*Wo) instead, one matrix per image, whose products W @ cols[n] are already the
+(O, Ho*Wo) planes of the output (conv.py uses it for large images). conv.py calls these on a few
+images at a time (a chunk of the batch), so that the arrays stay in the core's cache between the
+passes.
 
 Both im2col and col2im work one (n, c) plane at a time on a zero-padded copy of the plane, so
 padding needs no test anywhere: for each tap and output row, im2col copies a row of pixels out of
@@ -57,8 +60,9 @@ outputs go through a table of window starts."""
 
 
 @njit(cache=True, nogil=True)
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
-    """Fill cols (C*kh*kw, N, Ho*Wo) from x (N, C, H, W): for each tap (i, j) and output row oh,
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols, per_image):
+    """Fill cols (C*kh*kw, N, Ho*Wo), or (N, C*kh*kw, Ho*Wo) when per_image, from x (N, C, H, W):
+    for each tap (i, j) and output row oh,
     the Wo pixels that tap sees, every sw-th pixel of one padded row. Rows narrower than
     ROW_COPY_MIN_WIDTH cost more in loop overhead than in copying: each tap's Ho*Wo pixels are
     then gathered in one loop, through a table of where each output pixel's window starts."""
@@ -71,7 +75,8 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols):
             _copy_into_padded(x[n, c], padded, ph, pw)
             for i in range(kh):
                 for j in range(kw):
-                    row = cols[(c * kh + i) * kw + j, n]
+                    r = (c * kh + i) * kw + j
+                    row = cols[n, r] if per_image else cols[r, n]
                     if wo < ROW_COPY_MIN_WIDTH:
                         tap = i * dh * wp + j * dw    # the tap's offset inside every window
                         for k in range(ho * wo):
@@ -95,9 +100,9 @@ def _add_row(padded, start, step, row, first, count):
 
 
 @njit(cache=True, nogil=True)
-def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
-    """The adjoint of im2col: gx (N, C, H, W) = the sum of every entry of cols (C*kh*kw, N, Ho*Wo)
-    onto its source pixel, row by row (at every width: here the table was no faster)."""
+def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx, per_image):
+    """The adjoint of im2col: gx (N, C, H, W) = the sum of every entry of cols (laid out as for
+    im2col) onto its source pixel, row by row (at every width: here the table was no faster)."""
     n_img, c_in, h, w = gx.shape
     wp = w + 2 * pw
     padded = np.empty((h + 2 * ph) * wp, gx.dtype)
@@ -106,7 +111,8 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx):
             padded[:] = 0
             for i in range(kh):
                 for j in range(kw):
-                    row = cols[(c * kh + i) * kw + j, n]
+                    r = (c * kh + i) * kw + j
+                    row = cols[n, r] if per_image else cols[r, n]
                     for oh in range(ho):
                         start = (oh * sh + i * dh) * wp + j * dw
                         if sw == 1:                   # a constant stride lets LLVM vectorize
