@@ -278,3 +278,22 @@ def test_same_padding():
     assert same_padding(3) == (1, 1)
     assert same_padding(4) == (1, 2)
     assert same_padding(3, dilation=2) == (2, 2)
+
+
+def test_worker_threads_work_in_a_forked_child():
+    """A process forked after the workers started (multiprocessing's default on Linux) makes its own."""
+    import multiprocessing
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    x, w = np.ones((8, 2, 12, 12)), np.ones((3, 2, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    with threaded_kernels(True), chunk_bytes(1):
+        expected = cpu.conv2d_forward(x, w, None, *args)             # starts the workers here
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            in_child = pool.apply_async(_conv_in_child, (x, w, args)).get(timeout=60)
+    np.testing.assert_array_equal(in_child, expected)
+
+
+def _conv_in_child(x, w, args):
+    with threaded_kernels(True), chunk_bytes(1):
+        return cpu.conv2d_forward(x, w, None, *args)

@@ -1,11 +1,13 @@
 """CPU kernels: Numba-compiled pure functions on NumPy arrays (NCHW, float32 or float64).
 
-Threads: Numba's parallel loops and BLAS alternate in every convolution. Numba's OpenMP layer and a
-multi-threaded OpenBLAS slow each other down 3-10x there (threads of each spin while the other
-works; libgomp's wait policy cannot be changed for Numba alone, PyTorch shares it), so Numba's
-``workqueue`` layer is selected here unless NUMBA_THREADING_LAYER says otherwise. Its threads cost
-more to start (see threads.py), so small kernels run serially. Thread counts follow
-``numba.set_num_threads`` (Numba loops) and threadpoolctl (BLAS).
+Threads: a convolution runs chunks of the batch on numba.get_num_threads() worker threads, BLAS on
+one thread each (chunks.py); pooling, batch norm and the element-wise kernels use Numba's parallel
+loops. Numba's OpenMP layer and a multi-threaded OpenBLAS slow each other down 3-10x when they
+alternate (threads of each spin while the other works; libgomp's wait policy cannot be changed for
+Numba alone, PyTorch shares it), so Numba's ``workqueue`` layer is selected here unless
+NUMBA_THREADING_LAYER says otherwise. Its threads cost more to start (see threads.py), so small
+kernels run serially. Thread counts follow ``numba.set_num_threads`` (Numba loops and convolution
+workers) and threadpoolctl (BLAS, outside convolutions).
 """
 import os
 

@@ -13,6 +13,7 @@ splits a convolution over the batch. The Numba kernels release the GIL (``nogil`
 NumPy's matmul. Work under threads.PARALLEL_MIN_WORK array entries runs on the calling thread:
 handing it to a worker costs more than it saves.
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +42,15 @@ def chunks(n, bytes_per_image, workers):
     count = min(n, -(-count // workers) * workers)
     per = -(-n // count)
     return [(start, min(start + per, n)) for start in range(0, n, per)]
+
+
+def _forget_pool():
+    """In a forked child the pool's threads are gone: make a new pool there on first use."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _workers(count):
