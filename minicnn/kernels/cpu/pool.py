@@ -49,6 +49,18 @@ def _taps(n_out, k, s, p, d, size):
     return lo, hi
 
 
+@njit(cache=True)
+def _tap_outputs(n_out, k, s, p, d, size):
+    """(lo, hi) arrays: tap t of a row's windows lands inside the input (0 <= o*s - p + t*d < size)
+    exactly for the outputs lo[t] <= o < hi[t]. Worked out once per call: the divisions in it cost
+    more than the tap's loop over a short output row."""
+    lo = np.empty(k, np.int64)
+    hi = np.empty(k, np.int64)
+    for t in range(k):
+        lo[t], hi[t] = _valid_range(t * d - p, s, size, n_out)
+    return lo, hi
+
+
 @njit(cache=True, inline="always")
 def _max_tap(src, first, step, lo, hi, out, arg, row_out):
     """One tap over an output row: out[ow], arg[ow] take src[first + ow * step] where it is larger
@@ -66,6 +78,7 @@ def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, dh, h)
+    j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, dw, w)
     for p in prange(n_img * c_in):
         n, c = p // c_in, p % c_in
         src, out, arg = x[n, c].reshape(-1), y[n, c].reshape(-1), idx[n, c].reshape(-1)
@@ -77,7 +90,7 @@ def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
             for i in range(i_lo[oh], i_hi[oh]):
                 row_in = (oh * sh - ph + i * dh) * w
                 for j in range(kw):
-                    lo, hi = _valid_range(j * dw - pw, sw, w, wo)
+                    lo, hi = j_lo[j], j_hi[j]
                     first = row_in + j * dw - pw
                     if sw == 2:                       # a constant stride lets LLVM vectorize the loads
                         _max_tap(src, first, 2, lo, hi, out, arg, row_out)
@@ -165,6 +178,7 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
+    j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
     div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor)
     for p in prange(n_img * c_in):
         n, c = p // c_in, p % c_in
@@ -175,7 +189,7 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
             for i in range(i_lo[oh], i_hi[oh]):
                 row_in = (oh * sh - ph + i) * w
                 for j in range(kw):
-                    lo, hi = _valid_range(j - pw, sw, w, wo)
+                    lo, hi = j_lo[j], j_hi[j]
                     first = row_in + j - pw
                     for ow in range(lo, hi):
                         total[u(ow)] += src[u(first + ow * sw)]
@@ -198,6 +212,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
     n_img, c_in, h, w = gx.shape
     ho, wo = gy.shape[2:]
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
+    j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
     div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor)
     for p in prange(n_img * c_in):
         n, c = p // c_in, p % c_in
@@ -210,7 +225,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
             for i in range(i_lo[oh], i_hi[oh]):
                 row_in = (oh * sh - ph + i) * w
                 for j in range(kw):
-                    lo, hi = _valid_range(j - pw, sw, w, wo)
+                    lo, hi = j_lo[j], j_hi[j]
                     first = row_in + j - pw
                     for ow in range(lo, hi):
                         plane[u(first + ow * sw)] += share[u(ow)]
