@@ -66,8 +66,9 @@ def _workers(count):
 
 def over_chunks(task, n, entries_per_image, itemsize):
     """The sum of task(start, stop) over the chunks of the batch (None when the task returns None),
-    run on the calling thread, or on numba.get_num_threads() workers with BLAS on one thread each,
-    each worker taking every k-th chunk and adding up its own results in place.
+    run on the calling thread, or on numba.get_num_threads() threads (the calling one and workers)
+    with BLAS on one thread each, each thread taking every k-th chunk and adding up its own results
+    in place.
     ``entries_per_image``: the entries of one image's intermediate arrays (sets the chunk size)."""
     global _blas
     wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
@@ -86,6 +87,9 @@ def over_chunks(task, n, entries_per_image, itemsize):
         return run_all(runs)
     if _blas is None:
         _blas = threadpoolctl.ThreadpoolController()
+    shares = [runs[i::wanted] for i in range(wanted)]
     with _blas.limit(limits=1, user_api="blas"):
-        totals = list(_workers(wanted).map(run_all, [runs[i::wanted] for i in range(wanted)]))
+        others = [_workers(wanted - 1).submit(run_all, share) for share in shares[1:]]
+        totals = [run_all(shares[0])]             # the calling thread works too: a worker takes
+        totals += [future.result() for future in others]                  # 50-150 us to wake up
     return None if totals[0] is None else sum(totals[1:], totals[0])
