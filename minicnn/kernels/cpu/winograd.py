@@ -76,16 +76,16 @@ def tiles(out_hw):
 
 
 @njit(cache=True, nogil=True)
-def weight_transform(w, u):
-    """u (16, O, C) = G g G^T for every 3x3 filter g = w[o, c] of w (O, C, 3, 3)."""
-    t = np.empty((4, 3), u.dtype)
+def weight_transform(w, wt):
+    """wt (16, O, C) = U = G g G^T for every 3x3 filter g = w[o, c] of w (O, C, 3, 3)."""
+    t = np.empty((4, 3), wt.dtype)
     for o in range(w.shape[0]):
         for c in range(w.shape[1]):
             g = w[o, c]
             for j in range(3):                    # G g: each column
                 t[0, j], t[1, j], t[2, j], t[3, j] = _g(g[0, j], g[1, j], g[2, j])
             for i in range(4):                    # (G g) G^T: each row
-                u[4 * i, o, c], u[4 * i + 1, o, c], u[4 * i + 2, o, c], u[4 * i + 3, o, c] = \
+                wt[4 * i, o, c], wt[4 * i + 1, o, c], wt[4 * i + 2, o, c], wt[4 * i + 3, o, c] = \
                     _g(t[i, 0], t[i, 1], t[i, 2])
 
 
