@@ -31,6 +31,18 @@ def test_conv2d_gradcheck(problem, bias):
                                             groups=groups), [x, w, b])
 
 
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_conv2d_gradcheck_winograd(padding):
+    """3x3, stride 1, 8 input channels: the layers that run as Winograd's F(2x2, 3x3), odd and even
+    sizes (half tiles)."""
+    from minicnn.kernels.cpu.conv import WINOGRAD_MIN_CHANNELS, uses_winograd
+    rng = np.random.default_rng(padding)
+    x, w, b = _tensors(rng.standard_normal((2, WINOGRAD_MIN_CHANNELS, 5, 6)),
+                       rng.standard_normal((3, WINOGRAD_MIN_CHANNELS, 3, 3)), rng.standard_normal(3))
+    assert uses_winograd(w.shape, (1, 1), (1, 1), 1)
+    assert mc.gradcheck(lambda *t: F.conv2d(*t, padding=padding), [x, w, b])
+
+
 @given(problem=small_problems, bias=st.booleans(), data=st.data())
 def test_conv_transpose2d_gradcheck_and_adjoint(problem, bias, data):
     stride, padding, dilation, groups = conv_args(problem)

@@ -48,6 +48,32 @@ def test_conv2d_matches_torch(problem, bias):
              conv_arrays(problem, np.float64, bias=bias))
 
 
+@given(channels=st.integers(8, 12), out=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9),
+       padding=st.integers(0, 2), bias=st.booleans())
+def test_winograd_conv2d_matches_torch(channels, out, h, w, padding, bias):
+    """3x3 stride-1 layers with 8+ input channels (Winograd's F(2x2, 3x3) in minicnn)."""
+    assume(h + 2 * padding >= 3 and w + 2 * padding >= 3)
+    rng = np.random.default_rng(h * 10 + w)
+    arrays = (rng.standard_normal((2, channels, h, w)), rng.standard_normal((out, channels, 3, 3)),
+              rng.standard_normal(out) if bias else None)
+    _compare(lambda *t: F.conv2d(*t, padding=padding), lambda *t: TF.conv2d(*t, padding=padding), arrays)
+
+
+def test_winograd_conv2d_float32_matches_torch():
+    """A VGG-sized float32 layer: minicnn's Winograd and PyTorch's kernels agree to float32 rounding."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 32, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) / 17).astype(np.float32)
+    (ours, wo), (theirs, wt) = _both(x, w)
+    y, yt = F.conv2d(ours, wo, padding=1), TF.conv2d(theirs, wt, padding=1)
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    r = rng.standard_normal(y.shape).astype(np.float32)
+    (y * mc.tensor(r)).sum().backward()
+    (yt * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(wo.grad.numpy(), wt.grad.numpy(), rtol=1e-4, atol=2e-3)
+
+
 @given(problem=conv_problems(), bias=st.booleans(), data=st.data())
 def test_conv_transpose2d_matches_torch(problem, bias, data):
     s, p, d, g = conv_args(problem)
