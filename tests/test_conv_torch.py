@@ -48,11 +48,14 @@ def test_conv2d_matches_torch(problem, bias):
              conv_arrays(problem, np.float64, bias=bias))
 
 
-@given(channels=st.integers(8, 12), out=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9),
+@given(extra=st.integers(0, 4), out=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 9),
        padding=st.integers(0, 2), bias=st.booleans())
-def test_winograd_conv2d_matches_torch(channels, out, h, w, padding, bias):
-    """3x3 stride-1 layers with 8+ input channels (Winograd's F(2x2, 3x3) in minicnn)."""
+def test_winograd_conv2d_matches_torch(extra, out, h, w, padding, bias):
+    """3x3 stride-1 layers with enough input channels for Winograd's F(2x2, 3x3) in minicnn."""
+    from minicnn.kernels.cpu.conv import WINOGRAD_MIN_CHANNELS, uses_winograd
     assume(h + 2 * padding >= 3 and w + 2 * padding >= 3)
+    channels = WINOGRAD_MIN_CHANNELS + extra
+    assert uses_winograd((out, channels, 3, 3), (1, 1), (1, 1), 1)
     rng = np.random.default_rng(h * 10 + w)
     arrays = (rng.standard_normal((2, channels, h, w)), rng.standard_normal((out, channels, 3, 3)),
               rng.standard_normal(out) if bias else None)

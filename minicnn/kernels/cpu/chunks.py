@@ -34,14 +34,14 @@ _blas = None
 
 
 def chunks(n, bytes_per_image, workers):
-    """[(start, stop), ...]: the batch of n images cut into runs of equal size (but the last) whose
-    intermediates fit CHUNK_BYTES (at least one image each); as many runs as a multiple of
-    ``workers`` when there are enough images, so that the workers share them evenly."""
+    """[(start, stop), ...]: the batch of n images cut into runs whose sizes differ by one at most
+    and whose intermediates fit CHUNK_BYTES (one image at least); as many runs as a multiple of
+    ``workers`` (or n runs of one image), so that the workers share them evenly."""
     fit = max(1, CHUNK_BYTES // max(1, bytes_per_image))
-    count = -(-n // fit)
-    count = min(n, -(-count // workers) * workers)
-    per = -(-n // count)
-    return [(start, min(start + per, n)) for start in range(0, n, per)]
+    needed = -(-n // fit)                                    # runs that fit CHUNK_BYTES
+    count = min(n, -(-needed // workers) * workers)          # up to a multiple of the workers
+    bounds = [n * i // count for i in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _forget_pool():
