@@ -321,15 +321,6 @@ def saved_arrays_on_device(loss):
     return count
 
 
-# Under the simulator with a 10 us thread-switch interval these step-by-step comparisons mismatch
-# now and then (about one run in four, a different test each time: e.g. final weights off by ~1e-2
-# while every step's loss matched). Either a race between threads in a GPU kernel or a thread-safety
-# problem of the simulator itself; until it is found they may fail without failing the suite.
-# On a real GPU they are ordinary tests.
-race_suspected = pytest.mark.xfail(SIMULATED, reason="intermittent mismatch under the simulator: "
-                                   "suspected race in a GPU kernel", strict=False)
-
-
 def train_both(make_model, make_optimizer, batches, rtol=1e-4, atol=1e-5, weights_atol=1e-5):
     """Train a model on the CPU and a copy on the GPU on the same batches; compare the losses step by
     step and the state dicts at the end. Returns the GPU losses."""
@@ -368,14 +359,12 @@ def image_batches(n_batches, shape=(2, 1, 32, 32), classes=10):
              mc.tensor(rng.integers(0, classes, shape[0]))) for _ in range(n_batches)]
 
 
-@race_suspected
 def test_lenet5_trains_with_sgd_as_on_the_cpu(fast_gemm):
     losses = train_both(lambda: mc.models.lenet5(),
                         lambda ps: mc.optim.SGD(ps, lr=0.05, momentum=0.9), image_batches(3))
     assert len(losses) == 3 and np.all(np.isfinite(losses))
 
 
-@race_suspected
 def test_modern_lenet5_trains_with_adam_as_on_the_cpu(fast_gemm):
     train_both(lambda: mc.models.lenet5(modern=True), lambda ps: mc.optim.Adam(ps, lr=1e-3),
                image_batches(2), weights_atol=1e-4)
@@ -386,7 +375,6 @@ def mlp():
                          nn.Linear(8, 5), nn.Sigmoid(), nn.Linear(5, 3))
 
 
-@race_suspected
 @pytest.mark.parametrize("make_optimizer", [
     lambda ps: mc.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
     lambda ps: mc.optim.AdamW(ps, lr=1e-2, amsgrad=True)], ids=["sgd", "adamw"])
@@ -401,7 +389,6 @@ def small_resnet():
     return mc.models.resnet(8, num_classes=4, width_mult=0.125)
 
 
-@race_suspected
 def test_small_resnet_trains_as_on_the_cpu(fast_gemm):
     """Batch norm (batch statistics, running statistics) and the residual additions on the GPU."""
     train_both(small_resnet,
