@@ -295,3 +295,14 @@ def test_worker_threads_work_in_a_forked_child():
 def _conv_in_child(x, w, args):
     with threaded_kernels(True), chunk_bytes(1):
         return cpu.conv2d_forward(x, w, None, *args)
+
+
+def test_release_buffers_stops_the_workers():
+    x, w = np.ones((8, 2, 12, 12)), np.ones((3, 2, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    with threaded_kernels(True), chunk_bytes(1):
+        expected = cpu.conv2d_forward(x, w, None, *args)
+        assert chunks._pool is not None
+        cpu.release_buffers()
+        assert chunks._pool is None
+        np.testing.assert_array_equal(cpu.conv2d_forward(x, w, None, *args), expected)   # back again

@@ -53,6 +53,15 @@ def _forget_pool():
 os.register_at_fork(after_in_child=_forget_pool)
 
 
+def stop_workers():
+    """Stop the worker threads (their scratch buffers go with them); made again when next needed."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def _workers(count):
     """The thread pool, of ``count`` workers (made again when the count changes)."""
     global _pool

@@ -25,7 +25,7 @@ several Numba threads each chunk runs on one worker thread, BLAS on one thread.
 
 The intermediates are scratch space: they live in per-thread buffers reused from call to call,
 because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
-returned arrays are new. ``release_buffers()`` frees the scratch space of the calling thread.
+returned arrays are new. ``release_buffers()`` frees the scratch space (and stops the workers).
 
 Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padding, dilation are
 (h, w) pairs of ints (padding symmetric: asymmetric padding is F.pad's job); float32 or float64,
@@ -36,7 +36,7 @@ import numpy as np
 from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
 from . import winograd
-from .chunks import over_chunks
+from .chunks import over_chunks, stop_workers
 from .im2col import col2im, im2col, nchw_to_rows, rows_to_nchw
 
 _scratch = ScratchBuffers(np.empty)
@@ -44,8 +44,10 @@ _buffer = _scratch.get
 
 
 def release_buffers():
-    """Free the scratch buffers of the calling thread (they are allocated again on the next call)."""
+    """Free the scratch buffers of the calling thread and stop the worker threads, whose buffers go
+    with them (both come back on the next call)."""
     _scratch.release()
+    stop_workers()
 
 
 WINOGRAD_MIN_CHANNELS = 12
