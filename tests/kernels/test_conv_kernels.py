@@ -4,6 +4,7 @@ batch into chunks, on the calling thread or on worker threads, must give the ref
 import contextlib
 from unittest import mock
 
+import numba
 import numpy as np
 import pytest
 from conv_cases import conv_args, conv_arrays, conv_problems, threaded_kernels
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from minicnn.kernels import cpu, reference
 from minicnn.kernels.cpu import chunks
+from minicnn.kernels.cpu import threads as threads_module
 from minicnn.kernels.cpu import conv as conv_module
 from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
 
@@ -306,3 +308,61 @@ def test_release_buffers_stops_the_workers():
         cpu.release_buffers()
         assert chunks._pool is None
         np.testing.assert_array_equal(cpu.conv2d_forward(x, w, None, *args), expected)   # back again
+
+
+@pytest.mark.parametrize("winograd", [False, True])
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients(winograd):
+    x, w, b = np.ones((0, 3, 6, 6)), np.ones((4, 3, 3, 3)), np.ones(4)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    with winograd_from(1 if winograd else 10 ** 9):
+        y = cpu.conv2d_forward(x, w, b, *args)
+        assert y.shape == reference.conv2d_forward(x, w, b, *args).shape == (0, 4, 6, 6)
+        gx, gw, gb = cpu.conv2d_backward(x, w, y, *args)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gw, np.zeros(w.shape))
+    np.testing.assert_array_equal(gb, np.zeros(4))
+
+
+def test_concurrent_convolutions_leave_blas_threads_as_they_were():
+    """Two user threads convolving at once: BLAS is on one thread while either runs and back to
+    its own count after both (the limit is the process's, not a thread's)."""
+    import threading
+
+    import threadpoolctl
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    before = [lib["num_threads"] for lib in blas.info()]
+    x, w = np.ones((16, 2, 12, 12)), np.ones((3, 2, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    expected = reference.conv2d_forward(x, w, None, *args)
+    errors = []
+
+    def convolve():
+        old = numba.get_num_threads()
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        try:
+            for _ in range(100):
+                np.testing.assert_allclose(cpu.conv2d_forward(x, w, None, *args), expected, rtol=1e-12)
+        except Exception as error:                  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            numba.set_num_threads(old)
+
+    with mock.patch.object(threads_module, "PARALLEL_MIN_WORK", 0), chunk_bytes(1):
+        workers = [threading.Thread(target=convolve) for _ in range(3)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+    assert not errors
+    assert [lib["num_threads"] for lib in blas.info()] == before
+
+
+def test_the_worker_pool_is_kept_across_batch_sizes():
+    x, w = np.ones((8, 2, 12, 12)), np.ones((3, 2, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    with threaded_kernels(True), chunk_bytes(1):
+        cpu.conv2d_forward(x, w, None, *args)
+        pool = chunks._pool
+        for n in (2, 8, 3, 1, 8):
+            cpu.conv2d_forward(x[:n], w, None, *args)
+        assert chunks._pool is pool

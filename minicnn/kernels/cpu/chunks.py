@@ -11,8 +11,11 @@ The chunks are also how several threads share the work: with ``numba.get_num_thr
 chunk runs whole on one worker thread, with BLAS on one thread (threadpoolctl), the way PyTorch
 splits a convolution over the batch. The Numba kernels release the GIL (``nogil``), and so does
 NumPy's matmul. Work under threads.PARALLEL_MIN_WORK array entries runs on the calling thread:
-handing it to a worker costs more than it saves.
+handing it to a worker costs more than it saves. One call at a time uses the workers; a call made
+meanwhile from another thread runs the same chunks on its own thread, so that BLAS's process-wide
+thread count is lowered and restored by one thread only.
 """
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,15 +31,19 @@ CHUNK_BYTES = 1 << 20
 ran on; 1-2 MiB on most current x86 and ARM cores). Half of that was as fast on one thread and
 slower on two, where each chunk's Python calls between the kernels hold the GIL."""
 
-_pool = None
-_pool_lock = threading.Lock()
-_blas = None
+_lock = threading.Lock()            # guards _pool
+_pool = None                        # the worker threads, made on first use
+_parallel = threading.Lock()        # held by the one over_chunks call that uses the workers now
+_blas = None                        # threadpoolctl's controller, made on first use
+_blas_limit = None                  # its limiter while that call runs (restored after a fork)
 
 
 def chunks(n, bytes_per_image, workers):
     """[(start, stop), ...]: the batch of n images cut into runs whose sizes differ by one at most
     and whose intermediates fit CHUNK_BYTES (one image at least); as many runs as a multiple of
     ``workers`` (or n runs of one image), so that the workers share them evenly."""
+    if n == 0:
+        return []
     fit = max(1, CHUNK_BYTES // max(1, bytes_per_image))
     needed = -(-n // fit)                                    # runs that fit CHUNK_BYTES
     count = min(n, -(-needed // workers) * workers)          # up to a multiple of the workers
@@ -44,42 +51,66 @@ def chunks(n, bytes_per_image, workers):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _forget_pool():
-    """In a forked child the pool's threads are gone: make a new pool there on first use."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+@contextlib.contextmanager
+def _workers_and_one_blas_thread():
+    """True, with BLAS on one thread until the block ends, for the one call that may use the
+    workers now; False for any call made meanwhile from another thread, which then runs on its own
+    thread. BLAS's thread count belongs to the process, and threadpoolctl lets one thread at a time
+    change OpenBLAS's: the thread that lowers it also restores it, before another call may."""
+    global _blas, _blas_limit
+    if not _parallel.acquire(blocking=False):
+        yield False
+        return
+    try:
+        _blas = _blas or threadpoolctl.ThreadpoolController()
+        with _blas.limit(limits=1, user_api="blas") as _blas_limit:
+            yield True
+    finally:
+        _blas_limit = None
+        _parallel.release()
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+def _submit(fn, shares):
+    """Futures of fn(share) on the worker threads. The pool grows to the most workers asked for
+    and is never made smaller, so batches of different sizes and different Numba thread counts
+    share it; submitting under the lock keeps stop_workers from closing it in between."""
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers < len(shares):
+            old, _pool = _pool, ThreadPoolExecutor(len(shares), thread_name_prefix="minicnn-conv")
+            if old is not None:
+                old.shutdown(wait=False)          # its queued tasks still run
+        return [_pool.submit(fn, share) for share in shares]
 
 
 def stop_workers():
     """Stop the worker threads (their scratch buffers go with them); made again when next needed."""
     global _pool
-    with _pool_lock:
+    with _lock:
         pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True)
 
 
-def _workers(count):
-    """The thread pool, of ``count`` workers (made again when the count changes)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool._max_workers != count:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(count, thread_name_prefix="minicnn-conv")
-        return _pool
+def _after_fork_in_child():
+    """In a forked child the worker threads are gone, and so is any thread that held the locks or
+    was to restore BLAS's thread count: start afresh."""
+    global _lock, _pool, _parallel, _blas_limit
+    _lock, _pool, _parallel = threading.Lock(), None, threading.Lock()
+    if _blas_limit is not None:
+        _blas_limit.restore_original_limits()
+        _blas_limit = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def over_chunks(task, n, entries_per_image, itemsize):
     """The sum of task(start, stop) over the chunks of the batch (None when the task returns None),
     run on the calling thread, or on numba.get_num_threads() threads (the calling one and workers)
     with BLAS on one thread each, each thread taking every k-th chunk and adding up its own results
-    in place.
+    in place (in a fixed order: the same numbers on every run).
     ``entries_per_image``: the entries of one image's intermediate arrays (sets the chunk size)."""
-    global _blas
     wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
@@ -92,13 +123,14 @@ def over_chunks(task, n, entries_per_image, itemsize):
                 total = part if total is None else np.add(total, part, out=total)
         return total
 
-    if wanted == 1:
+    if wanted <= 1:
         return run_all(runs)
-    if _blas is None:
-        _blas = threadpoolctl.ThreadpoolController()
     shares = [runs[i::wanted] for i in range(wanted)]
-    with _blas.limit(limits=1, user_api="blas"):
-        others = [_workers(wanted - 1).submit(run_all, share) for share in shares[1:]]
-        totals = [run_all(shares[0])]             # the calling thread works too: a worker takes
-        totals += [future.result() for future in others]                  # 50-150 us to wake up
+    with _workers_and_one_blas_thread() as parallel:
+        if parallel:
+            others = _submit(run_all, shares[1:])
+            totals = [run_all(shares[0])]         # the calling thread works too: a worker takes
+            totals += [future.result() for future in others]              # 50-150 us to wake up
+        else:                                     # another call has the workers: the same shares
+            totals = [run_all(share) for share in shares]     # one by one give the same numbers
     return None if totals[0] is None else sum(totals[1:], totals[0])

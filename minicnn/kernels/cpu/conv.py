@@ -123,7 +123,7 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
     (n, o), kernel, out_hw = y.shape[:2], w.shape[2:], y.shape[2:]
     per_image = _per_image(groups, out_hw)
     w_groups = w.reshape(groups, o // groups, -1)
-    y_ncl = y.reshape(n, o, -1)
+    y_ncl = y.reshape(n, o, out_hw[0] * out_hw[1])
 
     def chunk(start, stop):
         cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image)
@@ -168,7 +168,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     per_image = _per_image(groups, out_hw)
     w_groups_t = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     gx = np.empty(x_shape, gy.dtype) if need_gx else None
-    gy_ncl = gy.reshape(n, o, -1)
+    gy_ncl = gy.reshape(n, o, out_hw[0] * out_hw[1])
 
     def chunk(start, stop):
         if per_image:
@@ -196,7 +196,9 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
         return gw_part
 
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
-    return gx, (gw.reshape(w.shape) if need_gw else None)
+    if need_gw:
+        gw = np.zeros(w.shape, gy.dtype) if gw is None else gw.reshape(w.shape)   # None: no image
+    return gx, gw
 
 
 def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
@@ -223,6 +225,7 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     du = over_chunks(chunk, n, 16 * (c + o) * th * tw, gy.itemsize)
     gw = None
     if need_gw:
+        du = np.zeros((16, o, c), gy.dtype) if du is None else du                   # None: no image
         gw = np.empty(w.shape, gy.dtype)
         winograd.weight_transform_adjoint(du, gw)
     return gx, gw
@@ -267,4 +270,4 @@ def _bias_grad(g):
 def conv2d_bias_grad(gy):
     """gb (O,) = gy summed over batch and positions."""
     gy = np.ascontiguousarray(gy)
-    return _bias_grad(gy.reshape(*gy.shape[:2], -1))
+    return _bias_grad(gy.reshape(*gy.shape[:2], gy.shape[2] * gy.shape[3]))
