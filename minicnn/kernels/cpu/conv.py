@@ -108,10 +108,10 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     w = np.ascontiguousarray(w, dtype=x.dtype)
     o = w.shape[0]
     out_hw = conv_output_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
-    bias = np.zeros(o, x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
+    bias = None if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     y = np.empty((x.shape[0], o, *out_hw), x.dtype)
     if uses_winograd(w.shape, stride, dilation, groups):
-        _winograd_forward(x, w, bias, padding, y)
+        _winograd_forward(x, w, np.zeros(o, x.dtype) if bias is None else bias, padding, y)
     else:
         _im2col_forward(x, w, bias, stride, padding, dilation, groups, y)
     return y
@@ -119,9 +119,11 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
 
 def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
     """y = rows_to_nchw(W @ im2col(x)) + bias, chunk by chunk; for large images y[n] = W @ cols[n]
-    + bias, one product per image, already in y's layout."""
+    + bias, one product per image, already in y's layout. bias: (O,) or None."""
     (n, o), kernel, out_hw = y.shape[:2], w.shape[2:], y.shape[2:]
     per_image = _per_image(groups, out_hw)
+    if bias is None and not per_image:
+        bias = np.zeros(o, x.dtype)               # rows_to_nchw adds it in its pass anyway
     w_groups = w.reshape(groups, o // groups, -1)
     y_ncl = y.reshape(n, o, out_hw[0] * out_hw[1])
 
@@ -129,7 +131,8 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
         cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image)
         if per_image:
             np.matmul(w_groups[0], cols, out=y_ncl[start:stop])
-            y_ncl[start:stop] += bias[:, None]
+            if bias is not None:                  # a pass of its own: skipped without a bias
+                y_ncl[start:stop] += bias[:, None]
             return
         rows = _buffer("rows", (o, cols.shape[1]), x.dtype)
         np.matmul(w_groups, _grouped(cols, groups), out=_grouped(rows, groups))
