@@ -99,19 +99,24 @@ def _pool_pad(x, kernel, stride, padding, dilation, ceil_mode, value):
 
 def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     """(y, indices): the max of each window (padding counts as -inf) and where it is, as the flat
-    index h * W + w in the input plane. A tie goes to the first maximum in row-major window order."""
+    index h * W + w in the input plane. The index names the first input pixel in row-major window
+    order that holds the max (the first NaN, if any); -1 if the window saw only padding."""
     h, w = x.shape[2:]
     xp, out_hw = _pool_pad(x, kernel, stride, padding, dilation, ceil_mode, -np.inf)
     views = np.stack([v for _, _, v in _window_views(xp, kernel, stride, dilation, out_hw)])
-    first = np.argmax(views, axis=0)              # np.argmax returns the first maximum
-    y = np.take_along_axis(views, first[None], axis=0)[0]
-    i, j = np.divmod(first, kernel[1])
+    y = np.max(views, axis=0)                     # NaN-propagating
+    taps = np.arange(len(views)).reshape(-1, 1, 1, 1, 1)
+    i, j = np.divmod(taps, kernel[1])
     oh = np.arange(out_hw[0]).reshape(-1, 1)
     ow = np.arange(out_hw[1]).reshape(1, -1)
     rows = oh * stride[0] - padding[0] + i * dilation[0]
     cols = ow * stride[1] - padding[1] + j * dilation[1]
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)   # False: the window saw only padding
-    return y, np.where(inside, rows * w + cols, -1).astype(np.int64)
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)   # False: a padding tap
+    holds_max = inside & ((views == y) | (np.isnan(views) & np.isnan(y)))
+    first = np.argmax(holds_max, axis=0)          # np.argmax returns the first True
+    found = np.take_along_axis(holds_max, first[None], axis=0)[0]
+    at = np.take_along_axis(np.broadcast_to(rows * w + cols, views.shape), first[None], axis=0)[0]
+    return y, np.where(found, at, -1).astype(np.int64)
 
 
 def max_pool2d_backward(gy, indices, x_shape):

@@ -41,6 +41,56 @@ def test_max_pool_pads_with_minus_infinity(problem):
     assert np.all(np.isin(y[np.isfinite(y)], x))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(problem=pool_problems(), wide=st.booleans(), seed=st.integers(0, 2**16))
+def test_max_pool_ties_nans_and_infinities_match_reference(dtype, problem, wide, seed):
+    """Values from {-2, -1, 0, 1} give ties in most windows; some NaNs and real -infs. The index is
+    the first pixel in row-major window order holding the max (the first NaN), as the reference.
+    ``wide`` adds 16 columns, so rows are long enough for the vectorized loops."""
+    rng = np.random.default_rng(seed)
+    n, c, h, w = problem["x_shape"]
+    x = rng.integers(-2, 2, (n, c, h, w + 16 * wide)).astype(dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[rng.random(x.shape) < 0.1] = -np.inf
+    y, idx = cpu.max_pool2d_forward(x, *_max_args(problem))
+    y_ref, idx_ref = reference.max_pool2d_forward(x, *_max_args(problem))
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("kernel, stride, dilation", [
+    ((2, 2), (2, 2), (1, 1)),      # the unrolled 2x2 stride-2 loop
+    ((3, 3), (3, 3), (1, 1)), ((2, 3), (2, 3), (1, 1)), ((1, 1), (1, 1), (1, 1)),
+    ((2, 2), (3, 3), (2, 2)), ((3, 2), (2, 2), (1, 1)), ((2, 2), (2, 2), (2, 1)),
+])
+def test_max_pool_windows_tiling_rows_match_reference(kernel, stride, dilation, threaded):
+    """Windows that tile each row exactly (W = Wo * sw, no column padding) take the one-loop
+    horizontal pass; ties, NaNs and -infs everywhere, as in the test above."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.integers(-2, 2, (2, 5, 12, 36)).astype(dtype)
+        x[rng.random(x.shape) < 0.05] = np.nan
+        x[rng.random(x.shape) < 0.1] = -np.inf
+        args = (kernel, stride, (0, 0), dilation, False)
+        with threaded_kernels(threaded):
+            y, idx = cpu.max_pool2d_forward(x, *args)
+        assert y.shape[3] * stride[1] == x.shape[3]
+        y_ref, idx_ref = reference.max_pool2d_forward(x, *args)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(idx, idx_ref)
+
+
+def test_max_pool_of_minus_infinities_names_a_pixel():
+    """A window of real -inf values names its first pixel (PyTorch does); only a window that sees
+    no pixel at all gets -1."""
+    x = np.full((1, 1, 3, 3), -np.inf)
+    _, idx = cpu.max_pool2d_forward(x, (2, 2), (2, 2), (1, 1), (1, 1), False)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 1], [3, 4]])
+    _, idx = reference.max_pool2d_forward(x, (2, 2), (2, 2), (1, 1), (1, 1), False)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 1], [3, 4]])
+
+
 def test_max_pool_tie_goes_to_first_position():
     x = np.zeros((1, 1, 4, 4))
     y, idx = cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)

@@ -1,18 +1,29 @@
-"""2-D pooling on the CPU: direct Numba loops, one (n, c) plane per parallel task.
+"""2-D pooling on the CPU: direct Numba loops, (n, c) planes split over the parallel tasks.
 
 Why direct loops: a pooling window touches each input pixel a few times and does no arithmetic worth
 a matrix product, so one pass over the input that keeps each plane in cache is as fast as it gets;
-an im2col copy would only add memory traffic. The loops run tap by tap over a whole output row
-(``for ow``) instead of window by window, so the innermost loop is long and branch-free and Numba
-vectorizes it. Each tap only visits the outputs whose window it hits inside the input, which is
-exactly what padding means for max pooling (padding acts as -inf: it is never the max) and for
-average pooling (padding adds 0; whether it counts in the divisor follows PyTorch).
+an im2col copy would only add memory traffic. Each tap only visits the outputs whose window it hits
+inside the input, which is exactly what padding means for max pooling (padding acts as -inf: it is
+never the max) and for average pooling (padding adds 0; whether it counts in the divisor follows
+PyTorch).
+
+Max pooling is separable, and runs as two passes over each plane, both kept in L1 by a small
+scratch: a vertical pass takes, for every output row and input column, the max over the window's
+rows (``_column_maxima``: its inner loop runs along a whole input row), then a horizontal pass takes
+the max of those over the window's columns (``_row_maxima``). When the windows tile each row
+exactly (no column padding, W = Wo * sw, as for 2x2 stride-2 pooling of an even width), the
+horizontal pass is one long loop over the plane's outputs (``_row_maxima_flat``). Output rows are
+often short (16 outputs for a 32-pixel image), and a loop that short never reaches LLVM's vectorized
+body; these long loops do, which made the forward pass 4-6x faster than one tap at a time over each
+output row. Average pooling still runs tap by tap over an output row (``for ow``), which is
+branch-free and vectorizes.
 
 Max pooling returns the max and its position (flat index h * W + w in the input plane, int64, as
 PyTorch). A tie goes to the FIRST maximum in row-major window order (smallest i, then smallest j):
-taps are visited in that order and only a strictly larger value replaces the max. A NaN in the
-window wins (the first NaN), so NaNs propagate. The backward pass adds each output gradient to that
-one position. (A dilated window that sees only padding gives -inf and index -1.)
+the vertical pass keeps the first row of each column's max, and the horizontal pass takes an equal
+value only from an earlier flat position (``_better``). A NaN in the window wins (the first NaN),
+so NaNs propagate. A window of -inf values (real ones, not padding) names its first pixel,
+as PyTorch does. The backward pass adds each output gradient to that one position. (A dilated window that sees only padding gives -inf and index -1.)
 
 Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test. Each
 kernel body is compiled as a threaded and a serial twin (see threads.py).
@@ -20,6 +31,7 @@ Arguments: x (N, C, H, W) float32 or float64; kernel, stride, padding, dilation 
 shapes and ``padding <= kernel // 2`` are assumed checked by the caller (minicnn.functional).
 """
 import numpy as np
+import numba
 from numba import njit, prange
 from numba import uint64 as u
 
@@ -62,52 +74,104 @@ def _tap_outputs(n_out, k, s, p, d, size):
 
 
 @njit(cache=True, inline="always")
-def _max_tap(src, first, step, lo, hi, out, arg, row_out):
-    """One tap over an output row: out[ow], arg[ow] take src[first + ow * step] where it is larger
-    (or the first seen, or the first NaN). Branch-free, so it vectorizes."""
-    for ow in range(lo, hi):
-        at, o = first + ow * step, row_out + u(ow)
-        v, best, where = src[u(at)], out[o], arg[o]
-        take = (v > best) | (where < 0) | ((v != v) & (best == best))
-        out[o] = v if take else best
-        arg[o] = at if take else where
+def _better(v, at, best, where):
+    """Whether value v at flat position ``at`` replaces (best, where) as a window's max: it is larger,
+    or equal (or both NaN) and earlier in row-major order, or the first NaN, or the first seen
+    (where < 0). Branch-free, so the loops calling it vectorize."""
+    return ((v > best) | (where < 0) | ((v == best) & (at < where))
+            | ((v != v) & ((best == best) | (at < where))))
 
 
 @njit(cache=True, inline="always")
-def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+def _column_maxima(src, w, ho, sh, ph, dh, i_lo, i_hi, col_max, col_at):
+    """Vertical pass over one plane (src flat, H * W): col_max[oh * W + x], col_at[...] = the max of
+    column x over output row oh's window rows and its flat position (the first max, or first NaN).
+    Rows whose window sees no input row give -inf and -1. The inner loop runs along a whole input
+    row, contiguous and long enough to vectorize."""
+    for oh in range(ho):
+        base = u(oh * w)
+        lo, hi = i_lo[oh], i_hi[oh]
+        if lo >= hi:
+            for x in range(w):
+                col_max[base + u(x)] = -np.inf
+                col_at[base + u(x)] = -1
+            continue
+        row = (oh * sh - ph + lo * dh) * w
+        for x in range(w):
+            col_max[base + u(x)] = src[u(row + x)]
+            col_at[base + u(x)] = row + x
+        for i in range(lo + 1, hi):                   # later rows win only if strictly larger
+            row = (oh * sh - ph + i * dh) * w
+            for x in range(w):
+                v, best = src[u(row + x)], col_max[base + u(x)]
+                take = (v > best) | ((v != v) & (best == best))
+                col_max[base + u(x)] = v if take else best
+                col_at[base + u(x)] = row + x if take else col_at[base + u(x)]
+
+
+@njit(cache=True, inline="always")
+def _row_maxima_flat(col_max, col_at, n_out, kw, sw, dw, out, arg):
+    """Horizontal pass when every window lies inside its row and rows hold exactly Wo * sw columns:
+    output q's taps are columns q * sw + j * dw of the (Ho * W) column maxima, one long loop."""
+    for q in range(n_out):
+        first = u(q * sw)
+        best, where = col_max[first], col_at[first]
+        for j in range(1, kw):
+            v, at = col_max[first + u(j * dw)], col_at[first + u(j * dw)]
+            take = _better(v, at, best, where)
+            best = v if take else best
+            where = at if take else where
+        out[u(q)] = best
+        arg[u(q)] = where
+
+
+@njit(cache=True, inline="always")
+def _row_maxima(col_max, col_at, w, ho, wo, kw, sw, pw, dw, j_lo, j_hi, out, arg):
+    """Horizontal pass, any padding: tap j of each output row over the outputs it lands on."""
+    for q in range(ho * wo):
+        out[u(q)] = -np.inf
+        arg[u(q)] = -1
+    for oh in range(ho):
+        for j in range(kw):
+            first = oh * w + j * dw - pw
+            for ow in range(j_lo[j], j_hi[j]):
+                at, o = u(first + ow * sw), u(oh * wo + ow)
+                v, a, best, where = col_max[at], col_at[at], out[o], arg[o]
+                take = _better(v, a, best, where)
+                out[o] = v if take else best
+                arg[o] = a if take else where
+
+
+@njit(cache=True, inline="always")
+def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, blocks, y, idx):
     n_img, c_in, h, w = x.shape
     ho, wo = y.shape[2:]
+    planes = n_img * c_in
+    xs, ys, ids = x.reshape(planes, h * w), y.reshape(planes, ho * wo), idx.reshape(planes, ho * wo)
     i_lo, i_hi = _taps(ho, kh, sh, ph, dh, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, dw, w)
-    for p in prange(n_img * c_in):
-        n, c = p // c_in, p % c_in
-        src, out, arg = x[n, c].reshape(-1), y[n, c].reshape(-1), idx[n, c].reshape(-1)
-        for oh in range(ho):
-            row_out = u(oh * wo)
-            for ow in range(wo):
-                out[row_out + u(ow)] = -np.inf
-                arg[row_out + u(ow)] = -1             # -1: no tap seen yet
-            for i in range(i_lo[oh], i_hi[oh]):
-                row_in = (oh * sh - ph + i * dh) * w
-                for j in range(kw):
-                    lo, hi = j_lo[j], j_hi[j]
-                    first = row_in + j * dw - pw
-                    if sw == 2:                       # a constant stride lets LLVM vectorize the loads
-                        _max_tap(src, first, 2, lo, hi, out, arg, row_out)
-                    elif sw == 1:
-                        _max_tap(src, first, 1, lo, hi, out, arg, row_out)
-                    else:
-                        _max_tap(src, first, sw, lo, hi, out, arg, row_out)
+    flat = pw == 0 and w == wo * sw and (kw - 1) * dw < sw
+    for b in prange(blocks):                          # each block of planes has its own scratch
+        col_max = np.empty(ho * w, x.dtype)
+        col_at = np.empty(ho * w, np.int32)          # a plane's positions fit; half the traffic
+        for p in range(b * planes // blocks, (b + 1) * planes // blocks):
+            _column_maxima(xs[p], w, ho, sh, ph, dh, i_lo, i_hi, col_max, col_at)
+            if flat and kw == 2 and sw == 2:          # constants let LLVM unroll the taps (2x2, s2)
+                _row_maxima_flat(col_max, col_at, ho * wo, 2, 2, 1, ys[p], ids[p])
+            elif flat:
+                _row_maxima_flat(col_max, col_at, ho * wo, kw, sw, dw, ys[p], ids[p])
+            else:
+                _row_maxima(col_max, col_at, w, ho, wo, kw, sw, pw, dw, j_lo, j_hi, ys[p], ids[p])
 
 
 @njit(parallel=True, cache=True)
-def _max_pool_threads(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx)
+def _max_pool_threads(x, kh, kw, sh, sw, ph, pw, dh, dw, blocks, y, idx):
+    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, blocks, y, idx)
 
 
 @njit(cache=True)
-def _max_pool_serial(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx)
+def _max_pool_serial(x, kh, kw, sh, sw, ph, pw, dh, dw, blocks, y, idx):
+    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, blocks, y, idx)
 
 
 @njit(cache=True, inline="always")
@@ -137,7 +201,9 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     out_hw = pool_output_size(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     idx = np.empty(y.shape, np.int64)
-    pick(_max_pool_threads, _max_pool_serial, x.size)(x, *kernel, *stride, *padding, *dilation, y, idx)
+    blocks = min(x.shape[0] * x.shape[1], 4 * numba.get_num_threads())
+    pick(_max_pool_threads, _max_pool_serial, x.size)(x, *kernel, *stride, *padding, *dilation, max(blocks, 1),
+                                                      y, idx)
     return y, idx
 
 
