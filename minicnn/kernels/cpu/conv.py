@@ -37,7 +37,7 @@ from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
 from . import winograd
 from .chunks import over_chunks, stop_workers
-from .im2col import col2im, im2col, nchw_to_rows, rows_to_nchw
+from .im2col import channel_sums, col2im, im2col, nchw_to_rows, rows_to_nchw
 
 _scratch = ScratchBuffers(np.empty)
 _buffer = _scratch.get
@@ -265,12 +265,7 @@ def conv2d_weight_grad(x, gy, w_shape, stride, padding, dilation, groups):
     return _backward(x, x.shape, w, gy, stride, padding, dilation, groups, False, True)[1]
 
 
-def _bias_grad(g):
-    """g (N, O, L) summed to (O,): pairwise sums along the contiguous L, then over N in float64."""
-    return g.sum(axis=2).sum(axis=0, dtype=np.float64).astype(g.dtype)
-
-
 def conv2d_bias_grad(gy):
-    """gb (O,) = gy summed over batch and positions."""
+    """gb (O,) = gy summed over batch and positions (in float64, then gy's dtype)."""
     gy = np.ascontiguousarray(gy)
-    return _bias_grad(gy.reshape(*gy.shape[:2], gy.shape[2] * gy.shape[3]))
+    return channel_sums(gy.reshape(*gy.shape[:2], gy.shape[2] * gy.shape[3])).astype(gy.dtype)

