@@ -190,6 +190,41 @@ def test_chunks_and_threads_agree(algorithm, problem, bias):
         np.testing.assert_allclose(chunked, one_chunk, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("winograd", [False, True])
+def test_threads_give_the_serial_numbers_exactly(winograd):
+    """With one image per chunk both ways, two threads taking chunks as they come give bit for bit
+    the weight gradient of one thread: the chunks' results are added in chunk order."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((12, 16, 6, 6)), rng.standard_normal((8, 16, 3, 3))
+    gy = rng.standard_normal((12, 8, 6, 6))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    results = []
+    for threaded in (False, True, True, True):
+        with threaded_kernels(threaded), chunk_bytes(1), winograd_from(1 if winograd else 10 ** 9):
+            results.append(cpu.conv2d_backward(x, w, gy, *args))
+    for run in results[1:]:
+        for serial, threaded in zip(results[0], run):
+            np.testing.assert_array_equal(threaded, serial)
+
+
+def test_a_failing_chunk_stops_the_other_threads():
+    """An error in one chunk reaches the caller; the other threads stop instead of waiting for it."""
+    calls = []
+
+    def task(start, stop):
+        calls.append(start)
+        if start == 3:
+            raise RuntimeError("chunk 3")
+        return np.ones(2)
+
+    with threaded_kernels(True), chunk_bytes(1), pytest.raises(RuntimeError, match="chunk 3"):
+        chunks.over_chunks(task, 40, 1 << 20, 8)
+    assert len(calls) < 40
+    with threaded_kernels(True), chunk_bytes(1):                    # and the next call works
+        np.testing.assert_array_equal(chunks.over_chunks(lambda a, b: np.ones(2) * (b - a), 40, 1 << 20, 8),
+                                      [40, 40])
+
+
 @given(n=st.integers(1, 200), per_image=st.integers(1, 3 * chunks.CHUNK_BYTES), workers=st.integers(1, 4))
 def test_chunks_cover_the_batch(n, per_image, workers):
     runs = chunks.chunks(n, per_image, workers)

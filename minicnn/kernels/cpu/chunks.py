@@ -70,17 +70,18 @@ def _workers_and_one_blas_thread():
         _parallel.release()
 
 
-def _submit(fn, shares):
-    """Futures of fn(share) on the worker threads. The pool grows to the most workers asked for
-    and is never made smaller, so batches of different sizes and different Numba thread counts
-    share it; submitting under the lock keeps stop_workers from closing it in between."""
+def _submit(fn, args):
+    """Futures of fn(arg) for each of ``args`` on the worker threads. The pool grows to the most
+    workers asked for and is never made smaller, so batches of different sizes and different Numba
+    thread counts share it; submitting under the lock keeps stop_workers from closing it in
+    between."""
     global _pool
     with _lock:
-        if _pool is None or _pool._max_workers < len(shares):
-            old, _pool = _pool, ThreadPoolExecutor(len(shares), thread_name_prefix="minicnn-conv")
+        if _pool is None or _pool._max_workers < len(args):
+            old, _pool = _pool, ThreadPoolExecutor(len(args), thread_name_prefix="minicnn-conv")
             if old is not None:
                 old.shutdown(wait=False)          # its queued tasks still run
-        return [_pool.submit(fn, share) for share in shares]
+        return [_pool.submit(fn, arg) for arg in args]
 
 
 def stop_workers():
@@ -105,32 +106,88 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _InOrder:
+    """The chunks of one call, handed out in order to whichever thread is free, and their results
+    added up in chunk order whichever thread made them, so that the sum has the same rounding on
+    every run. One thread at a time adds (the others go on computing); a result that comes early
+    waits, and a thread does not run more than AHEAD chunks ahead of the sum, which bounds the
+    results kept waiting."""
+
+    AHEAD = 4
+
+    def __init__(self, count):
+        self._count = count
+        self._taken = self._added = 0
+        self._early = {}                          # chunk index -> its result, not added yet
+        self._adding = self._failed = False
+        self._changed = threading.Condition()
+        self.total = None
+
+    def take(self):
+        """The index of the next chunk to compute, or None when none is left (or a chunk failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._failed or self._taken - self._added < self.AHEAD)
+            if self._failed or self._taken == self._count:
+                return None
+            self._taken += 1
+            return self._taken - 1
+
+    def put(self, index, part):
+        """Chunk ``index``'s result; added now if every earlier one has been."""
+        with self._changed:
+            self._early[index] = part
+            if self._adding:                      # the thread adding now will take it
+                return
+            self._adding = True
+        while True:
+            with self._changed:
+                if self._added not in self._early:
+                    self._adding = False
+                    return
+                part = self._early.pop(self._added)
+            if part is not None:
+                self.total = part if self.total is None else np.add(self.total, part, out=self.total)
+            with self._changed:
+                self._added += 1
+                self._changed.notify_all()
+
+    def fail(self):
+        """A chunk raised: the other threads stop taking chunks (its result will never come)."""
+        with self._changed:
+            self._failed = True
+            self._changed.notify_all()
+
+
 def over_chunks(task, n, entries_per_image, itemsize):
     """The sum of task(start, stop) over the chunks of the batch (None when the task returns None),
     run on the calling thread, or on numba.get_num_threads() threads (the calling one and workers)
-    with BLAS on one thread each, each thread taking every k-th chunk and adding up its own results
-    in place (in a fixed order: the same numbers on every run).
+    with BLAS on one thread each. The threads take the chunks one at a time, each the next one
+    left when it is free (a thread slowed by other work takes fewer), and the results are added in
+    chunk order: the same numbers on every run and on one thread as on several.
     ``entries_per_image``: the entries of one image's intermediate arrays (sets the chunk size)."""
     wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
+    order = _InOrder(len(runs))
 
-    def run_all(share):
-        total = None
-        for start, stop in share:
-            part = task(start, stop)
-            if part is not None:
-                total = part if total is None else np.add(total, part, out=total)
-        return total
+    def work(_=None):
+        while (index := order.take()) is not None:
+            try:
+                part = task(*runs[index])
+            except BaseException:
+                order.fail()
+                raise
+            order.put(index, part)
 
     if wanted <= 1:
-        return run_all(runs)
-    shares = [runs[i::wanted] for i in range(wanted)]
+        work()
+        return order.total
     with _workers_and_one_blas_thread() as parallel:
         if parallel:
-            others = _submit(run_all, shares[1:])
-            totals = [run_all(shares[0])]         # the calling thread works too: a worker takes
-            totals += [future.result() for future in others]              # 50-150 us to wake up
-        else:                                     # another call has the workers: the same shares
-            totals = [run_all(share) for share in shares]     # one by one give the same numbers
-    return None if totals[0] is None else sum(totals[1:], totals[0])
+            others = _submit(work, range(wanted - 1))
+            work()                                # the calling thread works too: a worker takes
+            for future in others:                 # 50-150 us to wake up
+                future.result()
+        else:                                     # another call has the workers: the same chunks
+            work()                                # on this thread give the same numbers
+    return order.total
