@@ -81,6 +81,24 @@ def test_max_pool_windows_tiling_rows_match_reference(kernel, stride, dilation, 
         np.testing.assert_array_equal(idx, idx_ref)
 
 
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 3), (3, 3)), ((2, 3), (2, 3)),
+                                            ((1, 1), (1, 1)), ((2, 2), (3, 3)), ((3, 2), (2, 2))])
+def test_avg_pool_windows_tiling_rows_match_reference(kernel, stride, threaded):
+    """The one-loop horizontal passes of average pooling (forward and backward), as for max."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((2, 5, 12, 36)).astype(dtype)
+        args = (kernel, stride, (0, 0), False, True, None)
+        with threaded_kernels(threaded):
+            y = cpu.avg_pool2d_forward(x, *args)
+            gy = rng.standard_normal(y.shape).astype(dtype)
+            gx = cpu.avg_pool2d_backward(gy, x.shape, *args)
+        assert y.shape[3] * stride[1] == x.shape[3]
+        np.testing.assert_allclose(y, reference.avg_pool2d_forward(x, *args), **TOL[dtype])
+        np.testing.assert_allclose(gx, reference.avg_pool2d_backward(gy, x.shape, *args), **TOL[dtype])
+
+
 def test_max_pool_of_minus_infinities_names_a_pixel():
     """A window of real -inf values names its first pixel (PyTorch does); only a window that sees
     no pixel at all gets -1."""

@@ -15,8 +15,8 @@ exactly (no column padding, W = Wo * sw, as for 2x2 stride-2 pooling of an even 
 horizontal pass is one long loop over the plane's outputs (``_row_maxima_flat``). Output rows are
 often short (16 outputs for a 32-pixel image), and a loop that short never reaches LLVM's vectorized
 body; these long loops do, which made the forward pass 4-6x faster than one tap at a time over each
-output row. Average pooling still runs tap by tap over an output row (``for ow``), which is
-branch-free and vectorizes.
+output row. Average pooling runs the same two passes with sums (``_column_sums``, ``_row_means``),
+and its backward pass their adjoints in reverse order (``_row_shares``, ``_column_shares``).
 
 Max pooling returns the max and its position (flat index h * W + w in the input plane, int64, as
 PyTorch). A tie goes to the FIRST maximum in row-major window order (smallest i, then smallest j):
@@ -71,6 +71,12 @@ def _tap_outputs(n_out, k, s, p, d, size):
     for t in range(k):
         lo[t], hi[t] = _valid_range(t * d - p, s, size, n_out)
     return lo, hi
+
+
+def _blocks(shape):
+    """How many blocks of (n, c) planes a pooling kernel splits (N, C, ...) into: a few per Numba
+    thread, so that the blocks even out; each block allocates its scratch once."""
+    return max(1, min(shape[0] * shape[1], 4 * numba.get_num_threads()))
 
 
 @njit(cache=True, inline="always")
@@ -201,8 +207,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     out_hw = pool_output_size(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     idx = np.empty(y.shape, np.int64)
-    blocks = min(x.shape[0] * x.shape[1], 4 * numba.get_num_threads())
-    pick(_max_pool_threads, _max_pool_serial, x.size)(x, *kernel, *stride, *padding, *dilation, max(blocks, 1),
+    pick(_max_pool_threads, _max_pool_serial, x.size)(x, *kernel, *stride, *padding, *dilation, _blocks(x.shape),
                                                       y, idx)
     return y, idx
 
@@ -240,71 +245,144 @@ def _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divis
 
 
 @njit(cache=True, inline="always")
-def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
-    n_img, c_in, h, w = x.shape
-    ho, wo = y.shape[2:]
-    i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
-    j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
-    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor)
-    for p in prange(n_img * c_in):
-        n, c = p // c_in, p % c_in
-        src, out = x[n, c].reshape(-1), y[n, c].reshape(-1)
-        total = np.zeros(wo)                          # float64 sums of one output row
-        for oh in range(ho):
-            total[:] = 0
-            for i in range(i_lo[oh], i_hi[oh]):
-                row_in = (oh * sh - ph + i) * w
-                for j in range(kw):
-                    lo, hi = j_lo[j], j_hi[j]
-                    first = row_in + j - pw
-                    for ow in range(lo, hi):
-                        total[u(ow)] += src[u(first + ow * sw)]
-            for ow in range(wo):
-                out[u(oh * wo + ow)] = total[u(ow)] / div[oh, ow]
-
-
-@njit(parallel=True, cache=True)
-def _avg_pool_threads(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
-    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y)
-
-
-@njit(cache=True)
-def _avg_pool_serial(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
-    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y)
+def _column_sums(src, w, ho, sh, ph, i_lo, i_hi, col_sum):
+    """Vertical pass of average pooling over one plane (src flat, H * W): col_sum[oh * W + x]
+    (float64) = the sum of column x over output row oh's window rows inside the input."""
+    for oh in range(ho):
+        base = u(oh * w)
+        for x in range(w):
+            col_sum[base + u(x)] = 0
+        for i in range(i_lo[oh], i_hi[oh]):
+            row = (oh * sh - ph + i) * w
+            for x in range(w):
+                col_sum[base + u(x)] += src[u(row + x)]
 
 
 @njit(cache=True, inline="always")
-def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
-    n_img, c_in, h, w = gx.shape
-    ho, wo = gy.shape[2:]
+def _row_means_flat(col_sum, n_out, kw, sw, div, out):
+    """Horizontal pass when the windows tile the rows (see _row_maxima_flat): output q is the sum
+    of columns q * sw + j, over its divisor."""
+    for q in range(n_out):
+        total = col_sum[u(q * sw)]
+        for j in range(1, kw):
+            total += col_sum[u(q * sw + j)]
+        out[u(q)] = total / div[u(q)]
+
+
+@njit(cache=True, inline="always")
+def _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, div, total, out):
+    """Horizontal pass, any padding: tap j of each output row over the outputs it lands on, then
+    each sum (float64 ``total``, Ho * Wo) over its divisor."""
+    total[:] = 0
+    for oh in range(ho):
+        for j in range(kw):
+            first = oh * w + j - pw
+            for ow in range(j_lo[j], j_hi[j]):
+                total[u(oh * wo + ow)] += col_sum[u(first + ow * sw)]
+    for q in range(ho * wo):
+        out[u(q)] = total[u(q)] / div[u(q)]
+
+
+@njit(cache=True, inline="always")
+def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, y):
+    n_img, c_in, h, w = x.shape
+    ho, wo = y.shape[2:]
+    planes = n_img * c_in
+    xs, ys = x.reshape(planes, h * w), y.reshape(planes, ho * wo)
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
-    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor)
-    for p in prange(n_img * c_in):
-        n, c = p // c_in, p % c_in
-        grads, plane = gy[n, c].reshape(-1), gx[n, c].reshape(-1)
-        plane[:] = 0
-        share = np.empty(wo, gx.dtype)               # each output's gradient over its divisor
-        for oh in range(ho):
-            for ow in range(wo):
-                share[u(ow)] = grads[u(oh * wo + ow)] / div[oh, ow]
-            for i in range(i_lo[oh], i_hi[oh]):
-                row_in = (oh * sh - ph + i) * w
-                for j in range(kw):
-                    lo, hi = j_lo[j], j_hi[j]
-                    first = row_in + j - pw
-                    for ow in range(lo, hi):
-                        plane[u(first + ow * sw)] += share[u(ow)]
+    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
+    flat = pw == 0 and w == wo * sw and kw <= sw
+    for b in prange(blocks):                          # each block of planes has its own scratch
+        col_sum = np.empty(ho * w)
+        total = np.empty(ho * wo)
+        for p in range(b * planes // blocks, (b + 1) * planes // blocks):
+            _column_sums(xs[p], w, ho, sh, ph, i_lo, i_hi, col_sum)
+            if flat and kw == 2 and sw == 2:          # constants let LLVM unroll the taps (2x2, s2)
+                _row_means_flat(col_sum, ho * wo, 2, 2, div, ys[p])
+            elif flat:
+                _row_means_flat(col_sum, ho * wo, kw, sw, div, ys[p])
+            else:
+                _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, div, total, ys[p])
 
 
 @njit(parallel=True, cache=True)
-def _avg_pool_backward_threads(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
-    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx)
+def _avg_pool_threads(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, y):
+    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, y)
 
 
 @njit(cache=True)
-def _avg_pool_backward_serial(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
-    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx)
+def _avg_pool_serial(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, y):
+    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, y)
+
+
+@njit(cache=True, inline="always")
+def _row_shares_flat(share, n_out, kw, sw, col_share):
+    """The adjoint of _row_means_flat: each column a window covers gets its output's share (the
+    windows do not overlap), the others 0."""
+    for k in range(n_out * sw):
+        col_share[u(k)] = 0
+    for j in range(kw):
+        for q in range(n_out):
+            col_share[u(q * sw + j)] = share[u(q)]
+
+
+@njit(cache=True, inline="always")
+def _row_shares(share, w, ho, wo, kw, sw, pw, j_lo, j_hi, col_share):
+    """The adjoint of _row_means: each output's share added to every column of its window."""
+    col_share[:] = 0
+    for oh in range(ho):
+        for j in range(kw):
+            first = oh * w + j - pw
+            for ow in range(j_lo[j], j_hi[j]):
+                col_share[u(first + ow * sw)] += share[u(oh * wo + ow)]
+
+
+@njit(cache=True, inline="always")
+def _column_shares(col_share, w, ho, sh, ph, i_lo, i_hi, plane):
+    """The adjoint of _column_sums: plane (H * W) = each output row's column shares added to every
+    input row of its windows."""
+    plane[:] = 0
+    for oh in range(ho):
+        base = u(oh * w)
+        for i in range(i_lo[oh], i_hi[oh]):
+            row = (oh * sh - ph + i) * w
+            for x in range(w):
+                plane[u(row + x)] += col_share[base + u(x)]
+
+
+@njit(cache=True, inline="always")
+def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, gx):
+    n_img, c_in, h, w = gx.shape
+    ho, wo = gy.shape[2:]
+    planes = n_img * c_in
+    gys, gxs = gy.reshape(planes, ho * wo), gx.reshape(planes, h * w)
+    i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
+    j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
+    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
+    flat = pw == 0 and w == wo * sw and kw <= sw
+    for b in prange(blocks):
+        share = np.empty(ho * wo, gx.dtype)          # each output's gradient over its divisor
+        col_share = np.empty(ho * w, gx.dtype)
+        for p in range(b * planes // blocks, (b + 1) * planes // blocks):
+            grads = gys[p]
+            for q in range(ho * wo):
+                share[u(q)] = grads[u(q)] / div[u(q)]
+            if flat:
+                _row_shares_flat(share, ho * wo, kw, sw, col_share)
+            else:
+                _row_shares(share, w, ho, wo, kw, sw, pw, j_lo, j_hi, col_share)
+            _column_shares(col_share, w, ho, sh, ph, i_lo, i_hi, gxs[p])
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_backward_threads(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, gx):
+    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, gx)
+
+
+@njit(cache=True)
+def _avg_pool_backward_serial(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, gx):
+    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks, gx)
 
 
 def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
@@ -314,7 +392,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     out_hw = pool_output_size(x.shape[2:], kernel, stride, padding, 1, ceil_mode)
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     pick(_avg_pool_threads, _avg_pool_serial, x.size)(x, *kernel, *stride, *padding, bool(count_include_pad),
-                                                      int(divisor_override or 0), y)
+                                                      int(divisor_override or 0), _blocks(x.shape), y)
     return y
 
 
@@ -324,7 +402,8 @@ def avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode, count_i
     gy = np.ascontiguousarray(gy)
     gx = np.empty(x_shape, gy.dtype)
     backward = pick(_avg_pool_backward_threads, _avg_pool_backward_serial, gx.size)
-    backward(gy, *kernel, *stride, *padding, bool(count_include_pad), int(divisor_override or 0), gx)
+    backward(gy, *kernel, *stride, *padding, bool(count_include_pad), int(divisor_override or 0),
+             _blocks(x_shape), gx)
     return gx
 
 
