@@ -27,8 +27,11 @@ def tanh_forward(x):
 
 
 def tanh_backward(gy, y):
-    """gx = gy * (1 - y^2) (y: the forward output)."""
-    return gy * (1 - y * y)
+    """gx = gy * (1 - y^2) (y: the forward output). Computed in one new array: each temporary of a
+    large layer's size costs fresh pages from the OS (page faults), which made this 5x slower."""
+    gx = np.multiply(y, y, out=np.empty_like(y))
+    np.subtract(1, gx, out=gx)
+    return np.multiply(gy, gx, out=gx)
 
 
 def sigmoid_forward(x):
@@ -38,8 +41,10 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(gy, y):
-    """gx = gy * y * (1 - y) (y: the forward output)."""
-    return gy * y * (1 - y)
+    """gx = gy * y * (1 - y) (y: the forward output), in one new array as tanh_backward."""
+    gx = np.subtract(1, y, out=np.empty_like(y))
+    np.multiply(gx, y, out=gx)
+    return np.multiply(gy, gx, out=gx)
 
 
 # ------------------------------------------------------------- arrays for the autograd engine
