@@ -18,7 +18,7 @@ thread count is lowered and restored by one thread only.
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 import numpy as np
@@ -185,9 +185,12 @@ def over_chunks(task, n, entries_per_image, itemsize):
     with _workers_and_one_blas_thread() as parallel:
         if parallel:
             others = _submit(work, range(wanted - 1))
-            work()                                # the calling thread works too: a worker takes
-            for future in others:                 # 50-150 us to wake up
-                future.result()
+            try:
+                work()                            # the calling thread works too: a worker takes
+            finally:                              # 50-150 us to wake up
+                wait(others)                      # no chunk still running once this call ends
+            for future in others:
+                future.result()                   # a worker's error is raised here
         else:                                     # another call has the workers: the same chunks
             work()                                # on this thread give the same numbers
     return order.total
