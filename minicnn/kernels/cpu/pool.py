@@ -22,8 +22,9 @@ Max pooling returns the max and its position (flat index h * W + w in the input 
 PyTorch). A tie goes to the FIRST maximum in row-major window order (smallest i, then smallest j):
 the vertical pass keeps the first row of each column's max, and the horizontal pass takes an equal
 value only from an earlier flat position (``_better``). A NaN in the window wins (the first NaN),
-so NaNs propagate. A window of -inf values (real ones, not padding) names its first pixel,
-as PyTorch does. The backward pass adds each output gradient to that one position. (A dilated window that sees only padding gives -inf and index -1.)
+so NaNs propagate. A window of -inf values (real ones, not padding) names its first pixel, as
+PyTorch does. The backward pass adds each output gradient to that one position. (A dilated window
+that sees only padding gives -inf and index -1.)
 
 Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test. Each
 kernel body is compiled as a threaded and a serial twin (see threads.py).
@@ -207,8 +208,8 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     out_hw = pool_output_size(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     idx = np.empty(y.shape, np.int64)
-    pick(_max_pool_threads, _max_pool_serial, x.size)(x, *kernel, *stride, *padding, *dilation, _blocks(x.shape),
-                                                      y, idx)
+    max_pool = pick(_max_pool_threads, _max_pool_serial, x.size)
+    max_pool(x, *kernel, *stride, *padding, *dilation, _blocks(x.shape), y, idx)
     return y, idx
 
 
