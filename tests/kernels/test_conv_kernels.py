@@ -208,6 +208,34 @@ def test_threads_give_the_serial_numbers_exactly(winograd):
             np.testing.assert_array_equal(threaded, serial)
 
 
+def test_every_thread_gets_a_chunk_at_once():
+    """Six threads each hold a chunk at the same time (none waits for the sum to catch up), and
+    the sum comes out in chunk order."""
+    import threading
+    order = chunks._InOrder(12, 6)
+    all_in = threading.Barrier(6, timeout=5)
+
+    def work():
+        first = True
+        while (index := order.take()) is not None:
+            if first:
+                try:
+                    all_in.wait()                 # times out if a thread is held back
+                except threading.BrokenBarrierError:
+                    order.fail()                  # lets the held-back threads go
+                    return
+                first = False
+            order.put(index, np.array([float(index)]))
+
+    workers = [threading.Thread(target=work) for _ in range(6)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not all_in.broken
+    np.testing.assert_array_equal(order.total, [sum(range(12))])
+
+
 def test_a_failing_chunk_stops_the_other_threads():
     """An error in one chunk reaches the caller, after the other threads have stopped (they do not
     wait for the failed chunk's result)."""

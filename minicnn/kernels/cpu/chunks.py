@@ -110,13 +110,11 @@ class _InOrder:
     """The chunks of one call, handed out in order to whichever thread is free, and their results
     added up in chunk order whichever thread made them, so that the sum has the same rounding on
     every run. One thread at a time adds (the others go on computing); a result that comes early
-    waits, and a thread does not run more than AHEAD chunks ahead of the sum, which bounds the
-    results kept waiting."""
+    waits, and no chunk is taken more than 2 per thread ahead of the sum, which bounds the results
+    kept waiting."""
 
-    AHEAD = 4
-
-    def __init__(self, count):
-        self._count = count
+    def __init__(self, count, threads):
+        self._count, self._ahead = count, 2 * threads
         self._taken = self._added = 0
         self._early = {}                          # chunk index -> its result, not added yet
         self._adding = self._failed = False
@@ -126,7 +124,7 @@ class _InOrder:
     def take(self):
         """The index of the next chunk to compute, or None when none is left (or a chunk failed)."""
         with self._changed:
-            self._changed.wait_for(lambda: self._failed or self._taken - self._added < self.AHEAD)
+            self._changed.wait_for(lambda: self._failed or self._taken - self._added < self._ahead)
             if self._failed or self._taken == self._count:
                 return None
             self._taken += 1
@@ -168,7 +166,7 @@ def over_chunks(task, n, entries_per_image, itemsize):
     wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
-    order = _InOrder(len(runs))
+    order = _InOrder(len(runs), wanted)
 
     def work(_=None):
         while (index := order.take()) is not None:
