@@ -114,7 +114,7 @@ class _InOrder:
     kept waiting."""
 
     def __init__(self, count, threads):
-        self._count, self._ahead = count, 2 * threads
+        self._count, self._ahead = count, 2 * max(1, threads)
         self._taken = self._added = 0
         self._early = {}                          # chunk index -> its result, not added yet
         self._adding = self._failed = False
@@ -124,7 +124,8 @@ class _InOrder:
     def take(self):
         """The index of the next chunk to compute, or None when none is left (or a chunk failed)."""
         with self._changed:
-            self._changed.wait_for(lambda: self._failed or self._taken - self._added < self._ahead)
+            self._changed.wait_for(lambda: self._failed or self._taken == self._count
+                                   or self._taken - self._added < self._ahead)
             if self._failed or self._taken == self._count:
                 return None
             self._taken += 1
