@@ -260,20 +260,20 @@ def _column_sums(src, w, ho, sh, ph, i_lo, i_hi, col_sum):
 
 
 @njit(cache=True, inline="always")
-def _row_means_flat(col_sum, n_out, kw, sw, div, out):
+def _row_means_flat(col_sum, n_out, kw, sw, inv_div, out):
     """Horizontal pass when the windows tile the rows (see _row_maxima_flat): output q is the sum
-    of columns q * sw + j, over its divisor."""
+    of columns q * sw + j, times 1 / its divisor."""
     for q in range(n_out):
         total = col_sum[u(q * sw)]
         for j in range(1, kw):
             total += col_sum[u(q * sw + j)]
-        out[u(q)] = total / div[u(q)]
+        out[u(q)] = total * inv_div[u(q)]
 
 
 @njit(cache=True, inline="always")
-def _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, div, total, out):
+def _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, inv_div, total, out):
     """Horizontal pass, any padding: tap j of each output row over the outputs it lands on, then
-    each sum (float64 ``total``, Ho * Wo) over its divisor."""
+    each sum (float64 ``total``, Ho * Wo) times 1 / its divisor."""
     total[:] = 0
     for oh in range(ho):
         for j in range(kw):
@@ -281,7 +281,7 @@ def _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, div, total, out):
             for ow in range(j_lo[j], j_hi[j]):
                 total[u(oh * wo + ow)] += col_sum[u(first + ow * sw)]
     for q in range(ho * wo):
-        out[u(q)] = total[u(q)] / div[u(q)]
+        out[u(q)] = total[u(q)] * inv_div[u(q)]
 
 
 @njit(cache=True, inline="always")
@@ -292,7 +292,7 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks
     xs, ys = x.reshape(planes, h * w), y.reshape(planes, ho * wo)
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
-    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
+    inv_div = 1 / _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
     flat = pw == 0 and w == wo * sw and kw <= sw
     for b in prange(blocks):                          # each block of planes has its own scratch
         col_sum = np.empty(ho * w)
@@ -300,11 +300,11 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks
         for p in range(b * planes // blocks, (b + 1) * planes // blocks):
             _column_sums(xs[p], w, ho, sh, ph, i_lo, i_hi, col_sum)
             if flat and kw == 2 and sw == 2:          # constants let LLVM unroll the taps (2x2, s2)
-                _row_means_flat(col_sum, ho * wo, 2, 2, div, ys[p])
+                _row_means_flat(col_sum, ho * wo, 2, 2, inv_div, ys[p])
             elif flat:
-                _row_means_flat(col_sum, ho * wo, kw, sw, div, ys[p])
+                _row_means_flat(col_sum, ho * wo, kw, sw, inv_div, ys[p])
             else:
-                _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, div, total, ys[p])
+                _row_means(col_sum, w, ho, wo, kw, sw, pw, j_lo, j_hi, inv_div, total, ys[p])
 
 
 @njit(parallel=True, cache=True)
@@ -360,7 +360,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
     gys, gxs = gy.reshape(planes, ho * wo), gx.reshape(planes, h * w)
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
-    div = _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
+    inv_div = 1 / _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
     flat = pw == 0 and w == wo * sw and kw <= sw
     for b in prange(blocks):
         share = np.empty(ho * wo, gx.dtype)          # each output's gradient over its divisor
@@ -368,7 +368,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
         for p in range(b * planes // blocks, (b + 1) * planes // blocks):
             grads = gys[p]
             for q in range(ho * wo):
-                share[u(q)] = grads[u(q)] / div[u(q)]
+                share[u(q)] = grads[u(q)] * inv_div[u(q)]
             if flat:
                 _row_shares_flat(share, ho * wo, kw, sw, col_share)
             else:
