@@ -46,7 +46,8 @@ CONV_CASES = [
     ("LeNet C3 (64,6,14,14)->16 k5", (64, 6, 14, 14), 16, 5, 1, 0, 1),
     ("LeNet C5 (64,16,5,5)->120 k5", (64, 16, 5, 5), 120, 5, 1, 0, 1),
 ]
-POOL_CASES = [("max_pool2d k2 s2 (64,32,32,32)", (64, 32, 32, 32), 2, 2)]
+POOL_CASES = [("max_pool2d k2 s2 (64,32,32,32)", "max", (64, 32, 32, 32), 2, 2),
+              ("avg_pool2d k2 s2 (64,32,32,32)", "avg", (64, 32, 32, 32), 2, 2)]
 
 
 _BLAS = threadpoolctl.ThreadpoolController()
@@ -118,27 +119,33 @@ def conv_runners(shape, out_ch, k, s, p, d):
     return runners
 
 
-def pool_runners(shape, k, s):
+def pool_runners(kind, shape, k, s):
+    """Forward + backward of max_pool2d (kind "max") or avg_pool2d ("avg"), no padding."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
-    args = ((k, k), (s, s), (0, 0), (1, 1), False)
-    gy = rng.standard_normal(cpu.max_pool2d_forward(x, *args)[0].shape, dtype=np.float32)
+    if kind == "max":
+        args = ((k, k), (s, s), (0, 0), (1, 1), False)
+        gy = rng.standard_normal(cpu.max_pool2d_forward(x, *args)[0].shape, dtype=np.float32)
 
-    def minicnn():
-        _, idx = cpu.max_pool2d_forward(x, *args)
-        cpu.max_pool2d_backward(gy, idx, x.shape)
+        def run(kernels):
+            _, idx = kernels.max_pool2d_forward(x, *args)
+            kernels.max_pool2d_backward(gy, idx, x.shape)
+    else:
+        args = ((k, k), (s, s), (0, 0), False, True, None)
+        gy = rng.standard_normal(cpu.avg_pool2d_forward(x, *args).shape, dtype=np.float32)
 
-    def numpy_reference():
-        _, idx = reference.max_pool2d_forward(x, *args)
-        reference.max_pool2d_backward(gy, idx, x.shape)
+        def run(kernels):
+            kernels.avg_pool2d_forward(x, *args)
+            kernels.avg_pool2d_backward(gy, x.shape, *args)
 
-    runners = {"minicnn": minicnn, "reference": numpy_reference}
+    runners = {"minicnn": lambda: run(cpu), "reference": lambda: run(reference)}
     if torch is not None:
         tx, tgy = torch.from_numpy(x).requires_grad_(), torch.from_numpy(gy)
+        pool = torch_F.max_pool2d if kind == "max" else torch_F.avg_pool2d
 
         def pytorch():
             tx.grad = None
-            torch_F.max_pool2d(tx, k, s).backward(tgy)
+            pool(tx, k, s).backward(tgy)
         runners["pytorch"] = pytorch
     return runners
 
