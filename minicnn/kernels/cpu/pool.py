@@ -74,6 +74,14 @@ def _tap_outputs(n_out, k, s, p, d, size):
     return lo, hi
 
 
+@njit(cache=True, inline="always")
+def _windows_tile_rows(w, wo, kw, sw, pw, dw):
+    """True when every window lies inside its row and the rows hold exactly Wo * sw columns (no
+    column padding, windows not wider than the stride): the horizontal passes are then one loop
+    over a plane's outputs, tap j of output q at column q * sw + j * dw."""
+    return pw == 0 and w == wo * sw and (kw - 1) * dw < sw
+
+
 def _blocks(shape):
     """How many blocks of (n, c) planes a pooling kernel splits (N, C, ...) into: a few per Numba
     thread, so that the blocks even out; each block allocates its scratch once."""
@@ -118,8 +126,8 @@ def _column_maxima(src, w, ho, sh, ph, dh, i_lo, i_hi, col_max, col_at):
 
 @njit(cache=True, inline="always")
 def _row_maxima_flat(col_max, col_at, n_out, kw, sw, dw, out, arg):
-    """Horizontal pass when every window lies inside its row and rows hold exactly Wo * sw columns:
-    output q's taps are columns q * sw + j * dw of the (Ho * W) column maxima, one long loop."""
+    """Horizontal pass when the windows tile the rows (``_windows_tile_rows``): output q's taps are
+    columns q * sw + j * dw of the (Ho * W) column maxima, one long loop."""
     for q in range(n_out):
         first = u(q * sw)
         best, where = col_max[first], col_at[first]
@@ -157,7 +165,7 @@ def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, blocks, y, idx):
     xs, ys, ids = x.reshape(planes, h * w), y.reshape(planes, ho * wo), idx.reshape(planes, ho * wo)
     i_lo, i_hi = _taps(ho, kh, sh, ph, dh, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, dw, w)
-    flat = pw == 0 and w == wo * sw and (kw - 1) * dw < sw
+    flat = _windows_tile_rows(w, wo, kw, sw, pw, dw)
     for b in prange(blocks):                          # each block of planes has its own scratch
         col_max = np.empty(ho * w, x.dtype)
         col_at = np.empty(ho * w, np.int32)          # a plane's positions fit; half the traffic
@@ -261,7 +269,7 @@ def _column_sums(src, w, ho, sh, ph, i_lo, i_hi, col_sum):
 
 @njit(cache=True, inline="always")
 def _row_means_flat(col_sum, n_out, kw, sw, inv_div, out):
-    """Horizontal pass when the windows tile the rows (see _row_maxima_flat): output q is the sum
+    """Horizontal pass when the windows tile the rows (``_windows_tile_rows``): output q is the sum
     of columns q * sw + j, times 1 / its divisor."""
     for q in range(n_out):
         total = col_sum[u(q * sw)]
@@ -293,7 +301,7 @@ def _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, blocks
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
     inv_div = 1 / _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
-    flat = pw == 0 and w == wo * sw and kw <= sw
+    flat = _windows_tile_rows(w, wo, kw, sw, pw, 1)
     for b in prange(blocks):                          # each block of planes has its own scratch
         col_sum = np.empty(ho * w)
         total = np.empty(ho * wo)
@@ -361,7 +369,7 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
     i_lo, i_hi = _taps(ho, kh, sh, ph, 1, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, 1, w)
     inv_div = 1 / _avg_divisors(ho, wo, kh, kw, sh, sw, ph, pw, h, w, count_include_pad, divisor).reshape(-1)
-    flat = pw == 0 and w == wo * sw and kw <= sw
+    flat = _windows_tile_rows(w, wo, kw, sw, pw, 1)
     for b in prange(blocks):
         share = np.empty(ho * wo, gx.dtype)          # each output's gradient over its divisor
         col_share = np.empty(ho * w, gx.dtype)
