@@ -90,17 +90,16 @@ def _check_against_reference(dtype, problem, bias):
     np.testing.assert_allclose(cpu.conv2d_bias_grad(gy), gb, **TOL[dtype])
 
 
-@given(problem=conv_problems(), width=st.integers(0, 24), data=st.data())
-def test_wide_images_match_reference(problem, width, data):
-    """Outputs at least ROW_COPY_MIN_WIDTH wide, where im2col copies whole rows instead of going
-    through its table of window starts."""
-    from minicnn.kernels.cpu.im2col import ROW_COPY_MIN_WIDTH
+@given(problem=conv_problems(), width=st.integers(0, 24), per_image=st.booleans(), data=st.data())
+def test_wide_images_match_reference(problem, width, per_image, data):
+    """Outputs 40 or more pixels wide: im2col's and col2im's row loops then run long enough for
+    their vectorized bodies (8-16 floats a step), not only their scalar remainders."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (problem["w_shape"][2:], problem["stride"], problem["padding"],
                                               problem["dilation"])
-    w_in = sw * (ROW_COPY_MIN_WIDTH - 1 + width) + dw * (kw - 1) + 1 - 2 * pw
+    w_in = sw * (40 - 1 + width) + dw * (kw - 1) + 1 - 2 * pw
     problem = dict(problem, x_shape=(*problem["x_shape"][:3], w_in))
-    assert conv_output_size(w_in, kw, sw, pw, dw) >= ROW_COPY_MIN_WIDTH
-    with winograd_from(10 ** 9):
+    assert conv_output_size(w_in, kw, sw, pw, dw) >= 40
+    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
         _check_against_reference(data.draw(st.sampled_from([np.float32, np.float64])), problem, True)
 
 

@@ -6,10 +6,10 @@ a column (im2col, im2col.py). The product then runs in the BLAS GEMM NumPy links
 to the machine's peak; what is left to us is moving memory. With K = C/groups * kh * kw rows per
 group and L = Ho * Wo pixels per image, for each chunk of n images:
 
-    forward     cols = im2col(x)                  (C*kh*kw, n*L)
-                rows = W @ cols                   (O, n*L)          one GEMM per group
+    forward     cols = im2col(x)                  (C*kh*kw, L*n)    the image index fastest
+                rows = W @ cols                   (O, L*n)          one GEMM per group
                 y    = rows_to_nchw(rows) + b     (n, O, Ho, Wo)
-    backward    rows = nchw_to_rows(gy)           (O, n*L)
+    backward    rows = nchw_to_rows(gy)           (O, L*n)
                 gW  += (cols @ rows^T)^T          (O, K)            OpenBLAS is faster this way round
                 gx   = col2im(W^T @ rows)         (n, C, H, W)
                 gb   = gy summed over batch and pixels
@@ -73,18 +73,30 @@ PER_IMAGE_MIN_PIXELS = 512
 
 
 def _per_image(groups, out_hw):
-    """True: per-image column matrices (n, K, L); False: one matrix for the chunk (K, n*L)."""
+    """True: per-image column matrices (n, K, L); False: one matrix for the chunk (K, L*n)."""
     return groups == 1 and out_hw[0] * out_hw[1] >= PER_IMAGE_MIN_PIXELS
+
+
+def _block_size(n, per_image):
+    """(blocks, images per block) for a chunk of n images: n blocks of one image, or one of n."""
+    return (n, 1) if per_image else (1, n)
+
+
+def _padded(x_shape, padding, per_image, dtype):
+    """This thread's 'padded' buffer: room for one block of zero-padded images (im2col.py)."""
+    n, c, h, w = x_shape
+    images = _block_size(n, per_image)[1]
+    return _buffer("padded", (c * (h + 2 * padding[0]) * (w + 2 * padding[1]) * images,), dtype)
 
 
 def _columns(x, kernel, stride, padding, dilation, out_hw, per_image):
     """im2col of x (n, C, H, W) into this thread's 'cols' buffer: (n, C*kh*kw, L) per image, else
-    (C*kh*kw, n*L)."""
-    n, c = x.shape[:2]
-    k, hw = c * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-    cols = _buffer("cols", (n, k, hw) if per_image else (k, n, hw), x.dtype)
-    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols, per_image)
-    return cols if per_image else cols.reshape(k, -1)
+    (C*kh*kw, L*n)."""
+    blocks, images = _block_size(x.shape[0], per_image)
+    k, hw = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+    cols = _buffer("cols", (blocks, k, hw * images), x.dtype)
+    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, _padded(x.shape, padding, per_image, x.dtype), cols)
+    return cols if per_image else cols[0]
 
 
 def _tile_buffer(slot, channels, p, dtype):
@@ -194,8 +206,9 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
             else:
                 gcols = _buffer("cols", (groups * k, g.shape[1]), gy.dtype)
                 np.matmul(w_groups_t, _grouped(g, groups), out=_grouped(gcols, groups))
-                gcols = gcols.reshape(groups * k, stop - start, -1)
-            col2im(gcols, *kernel, *stride, *padding, *dilation, *out_hw, gx[start:stop], per_image)
+                gcols = gcols[None]                   # one block: (1, C*kh*kw, L*n)
+            col2im(gcols, *kernel, *stride, *padding, *dilation, *out_hw,
+                   _padded(gx[start:stop].shape, padding, per_image, gy.dtype), gx[start:stop])
         return gw_part
 
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)

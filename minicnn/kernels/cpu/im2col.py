@@ -1,22 +1,25 @@
 """The memory-moving half of convolution: im2col, col2im, the two layout changes around the GEMM
 and the bias gradient's sums.
 
-The column array has one row per kernel tap r = (c * kh + i) * kw + j and one column per output
-pixel of every image, indexed here as cols[r, n, oh * Wo + ow] (a (C*kh*kw, N, Ho*Wo) array):
+The images are taken in blocks of n (all the images of a chunk, or one image), and the column
+array of a block has one row per kernel tap r = (c * kh + i) * kw + j and one column per output
+pixel and image, the image fastest:
 
-    cols[r, n, oh * Wo + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]       (0 in the padding)
+    cols[b, r, (oh * Wo + ow) * n + m] = x[b*n + m, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]   (0 in the padding)
 
-so W (O, C*kh*kw) @ cols is one matrix product for all N images: rows (O, N*Ho*Wo).
-``rows_to_nchw`` turns those rows into the (N, O, Ho, Wo) output and adds the bias in the same pass;
-``nchw_to_rows`` is the reverse, for the incoming gradient. With ``per_image`` the same kernels fill
-(N, C*kh*kw, Ho*Wo) instead, one matrix per image, whose products W @ cols[n] are already the
-(O, Ho*Wo) planes of the output (conv.py uses it for large images). conv.py calls these on a few
-images at a time (a chunk of the batch), so that the arrays stay in the core's cache between the
-passes.
+so W (O, C*kh*kw) @ cols[b] is one matrix product for the block: rows (O, Ho*Wo*n).
 
-Both im2col and col2im work one (n, c) plane at a time on a zero-padded copy of the plane, so
-padding needs no test anywhere: for each tap and output row, im2col copies a row of pixels out of
-the padded plane and col2im adds it back, the same loop in both directions.
+Why the image index fastest: im2col first lays each block out zero-padded with its n images side
+by side, padded[b, c, h, w, m] (``_pad_block``). One tap's one output row is then, for stride 1,
+Wo*n consecutive entries copied from Wo*n consecutive entries, a long loop that vectorizes; one
+image's row alone is Wo pixels, 10 for LeNet-5's C3 and 4 for a stride-2 layer on 8x8 maps, too
+short a trip for the loop to pay its setup. col2im adds the same runs back and ``_unpad_block``
+turns the sum into (N, C, H, W). ``rows_to_nchw`` turns the product's rows into the (n, O, Ho, Wo)
+output, adding the bias in the same pass; ``nchw_to_rows`` is the reverse, for the incoming
+gradient. conv.py uses blocks of one image (n = 1) for large images, whose products W @ cols[b]
+are then already the (O, Ho*Wo) planes of the output and whose rows are long anyway, and one block
+for the chunk otherwise. Padding needs no test anywhere: the padded block's border is zero.
+
 The kernels are serial and release the GIL (``nogil``): conv.py runs chunks on several threads.
 Indices are uint64 (``u``): Numba then skips its negative-index wrap-around test, which otherwise
 stops LLVM from vectorizing these loops (2-3x slower).
@@ -27,129 +30,144 @@ from numba import uint64 as u
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _copy_into_padded(plane, padded, ph, pw):
-    """The interior of the flat padded plane ((H + 2ph) x (W + 2pw)) = plane (H, W); the border
-    is left as it is (zeros)."""
-    h, w = plane.shape
-    wp = w + 2 * pw
-    for hh in range(h):
-        for ww in range(w):
-            padded[u((hh + ph) * wp + ww + pw)] = plane[hh, ww]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _copy_row(padded, start, step, row, first, count):
-    """row[first + k] = padded[start + k * step] for k < count."""
-    for k in range(count):
-        row[u(first + k)] = padded[u(start + k * step)]
-
-
-@njit(cache=True, nogil=True)
-def _window_starts(ho, wo, sh, sw, wp):
-    """start[oh * Wo + ow] = oh*sh*Wp + ow*sw: where output pixel (oh, ow)'s window starts in a
-    padded plane of width Wp."""
-    start = np.empty(ho * wo, np.int64)
-    for oh in range(ho):
-        for ow in range(wo):
-            start[oh * wo + ow] = oh * sh * wp + ow * sw
-    return start
-
-
-ROW_COPY_MIN_WIDTH = 16
-"""Output widths from which im2col copies whole rows (two or more vectors of 8 floats); narrower
-outputs go through a table of window starts."""
-
-
-@njit(cache=True, nogil=True)
-def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, cols, per_image):
-    """Fill cols (C*kh*kw, N, Ho*Wo), or (N, C*kh*kw, Ho*Wo) when per_image, from x (N, C, H, W):
-    for each tap (i, j) and output row oh,
-    the Wo pixels that tap sees, every sw-th pixel of one padded row. Rows narrower than
-    ROW_COPY_MIN_WIDTH cost more in loop overhead than in copying: each tap's Ho*Wo pixels are
-    then gathered in one loop, through a table of where each output pixel's window starts."""
-    n_img, c_in, h, w = x.shape
-    wp = w + 2 * pw
-    padded = np.zeros((h + 2 * ph) * wp, x.dtype)     # one buffer: its border stays zero
-    starts = _window_starts(ho, wo, sh, sw, wp)
-    for n in range(n_img):
-        for c in range(c_in):
-            _copy_into_padded(x[n, c], padded, ph, pw)
-            for i in range(kh):
-                for j in range(kw):
-                    r = (c * kh + i) * kw + j
-                    row = cols[n, r] if per_image else cols[r, n]
-                    if wo < ROW_COPY_MIN_WIDTH:
-                        tap = i * dh * wp + j * dw    # the tap's offset inside every window
-                        for k in range(ho * wo):
-                            row[u(k)] = padded[u(tap + starts[u(k)])]
-                        continue
-                    for oh in range(ho):
-                        start = (oh * sh + i * dh) * wp + j * dw
-                        if sw == 1:                   # a constant stride lets LLVM vectorize
-                            _copy_row(padded, start, 1, row, oh * wo, wo)
-                        elif sw == 2:
-                            _copy_row(padded, start, 2, row, oh * wo, wo)
-                        else:
-                            _copy_row(padded, start, sw, row, oh * wo, wo)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _add_row(padded, start, step, row, first, count):
-    """padded[start + k * step] += row[first + k] for k < count."""
-    for k in range(count):
-        padded[u(start + k * step)] += row[u(first + k)]
-
-
-@njit(cache=True, nogil=True)
-def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, gx, per_image):
-    """The adjoint of im2col: gx (N, C, H, W) = the sum of every entry of cols (laid out as for
-    im2col) onto its source pixel, row by row (at every width: here the table was no faster)."""
-    n_img, c_in, h, w = gx.shape
-    wp = w + 2 * pw
-    padded = np.empty((h + 2 * ph) * wp, gx.dtype)
-    for n in range(n_img):
-        for c in range(c_in):
-            padded[:] = 0
-            for i in range(kh):
-                for j in range(kw):
-                    r = (c * kh + i) * kw + j
-                    row = cols[n, r] if per_image else cols[r, n]
-                    for oh in range(ho):
-                        start = (oh * sh + i * dh) * wp + j * dw
-                        if sw == 1:                   # a constant stride lets LLVM vectorize
-                            _add_row(padded, start, 1, row, oh * wo, wo)
-                        elif sw == 2:
-                            _add_row(padded, start, 2, row, oh * wo, wo)
-                        else:
-                            _add_row(padded, start, sw, row, oh * wo, wo)
-            plane = gx[n, c]
-            for hh in range(h):
+def _pad_block(x, first, n, ph, pw, block):
+    """block[c, h + ph, w + pw, m] = x[first + m, c, h, w] for m < n, the interior of a flat padded
+    block (C, H + 2ph, W + 2pw, n); its border is left as it is (zero)."""
+    c_in, h, w = x.shape[1:]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    for c in range(c_in):
+        for hh in range(h):
+            start = ((c * hp + hh + ph) * wp + pw) * n
+            for m in range(n):
+                row = x[first + m, c, hh]
                 for ww in range(w):
-                    plane[hh, ww] = padded[u((hh + ph) * wp + ww + pw)]
+                    block[u(start + ww * n + m)] = row[u(ww)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _unpad_block(block, first, n, ph, pw, gx):
+    """gx[first + m, c, h, w] = block[c, h + ph, w + pw, m]: the reverse of _pad_block."""
+    c_in, h, w = gx.shape[1:]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    for m in range(n):
+        for c in range(c_in):
+            for hh in range(h):
+                start = ((c * hp + hh + ph) * wp + pw) * n + m
+                row = gx[first + m, c, hh]
+                for ww in range(w):
+                    row[u(ww)] = block[u(start + ww * n)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy_row(src, start, step, dst, first, count):
+    """dst[first + k] = src[start + k * step] for k < count."""
+    for k in range(count):
+        dst[u(first + k)] = src[u(start + k * step)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy_runs(src, start, sw, n, dst, first, wo):
+    """dst[first + ow * n + m] = src[start + ow * sw * n + m] for ow < Wo, m < n: one output row
+    of one tap, Wo runs of n entries that lie sw * n apart in the padded block."""
+    if sw == 1:                               # the runs touch: one run of Wo * n
+        _copy_row(src, start, 1, dst, first, wo * n)
+    elif n > 1:
+        for ow in range(wo):
+            _copy_row(src, start + ow * sw * n, 1, dst, first + ow * n, n)
+    elif sw == 2:                             # runs of one entry: a constant step lets LLVM
+        _copy_row(src, start, 2, dst, first, wo)    # vectorize
+    else:
+        _copy_row(src, start, sw, dst, first, wo)
+
+
+@njit(cache=True, nogil=True)
+def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, cols):
+    """Fill cols (B, C*kh*kw, Ho*Wo*n) from x (B*n, C, H, W): each block of n images is laid out
+    in ``padded`` (scratch, at least C*(H+2ph)*(W+2pw)*n entries), then for each tap (i, j) and
+    output row oh the Wo*n entries that tap sees are copied out."""
+    blocks = cols.shape[0]
+    n = x.shape[0] // blocks
+    c_in, h, w = x.shape[1:]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    block = padded[:c_in * hp * wp * n]
+    if ph > 0 or pw > 0:
+        block[:] = 0                          # the border; _pad_block only writes the interior
+    for b in range(blocks):
+        _pad_block(x, b * n, n, ph, pw, block)
+        for c in range(c_in):
+            for i in range(kh):
+                for j in range(kw):
+                    row = cols[b, (c * kh + i) * kw + j]
+                    for oh in range(ho):
+                        start = ((c * hp + oh * sh + i * dh) * wp + j * dw) * n
+                        _copy_runs(block, start, sw, n, row, oh * wo * n, wo)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_row(src, first, dst, start, step, count):
+    """dst[start + k * step] += src[first + k] for k < count."""
+    for k in range(count):
+        dst[u(start + k * step)] += src[u(first + k)]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_runs(src, first, dst, start, sw, n, wo):
+    """The adjoint of _copy_runs: dst[start + ow * sw * n + m] += src[first + ow * n + m]."""
+    if sw == 1:
+        _add_row(src, first, dst, start, 1, wo * n)
+    elif n > 1:
+        for ow in range(wo):
+            _add_row(src, first + ow * n, dst, start + ow * sw * n, 1, n)
+    elif sw == 2:
+        _add_row(src, first, dst, start, 2, wo)
+    else:
+        _add_row(src, first, dst, start, sw, wo)
+
+
+@njit(cache=True, nogil=True)
+def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, gx):
+    """The adjoint of im2col: gx (B*n, C, H, W) = the sum of every entry of cols (B, C*kh*kw,
+    Ho*Wo*n) onto its source pixel, the runs of each block added into ``padded`` (scratch, as for
+    im2col) and its interior then copied out."""
+    blocks = cols.shape[0]
+    n = gx.shape[0] // blocks
+    c_in, h, w = gx.shape[1:]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    block = padded[:c_in * hp * wp * n]
+    for b in range(blocks):
+        block[:] = 0
+        for c in range(c_in):
+            for i in range(kh):
+                for j in range(kw):
+                    row = cols[b, (c * kh + i) * kw + j]
+                    for oh in range(ho):
+                        start = ((c * hp + oh * sh + i * dh) * wp + j * dw) * n
+                        _add_runs(row, oh * wo * n, block, start, sw, n, wo)
+        _unpad_block(block, b * n, n, ph, pw, gx)
 
 
 @njit(cache=True, nogil=True)
 def rows_to_nchw(rows, bias, out):
-    """out[n, o, l] = rows[o, n * L + l] + bias[o], for rows (O, N*L) and out (N, O, L)."""
-    n_img, o_ch, hw = out.shape
-    src, dst = rows.reshape(-1), out.reshape(-1)
-    for n in range(n_img):
-        for o in range(o_ch):
-            b, s0, d0 = bias[o], u((o * n_img + n) * hw), u((n * o_ch + o) * hw)
+    """out[m, o, l] = rows[o, l * n + m] + bias[o], for rows (O, L*n) and out (n, O, L)."""
+    n, o_ch, hw = out.shape
+    for o in range(o_ch):
+        src, b = rows[o], bias[o]
+        for m in range(n):
+            dst = out[m, o]
             for k in range(hw):
-                dst[d0 + u(k)] = src[s0 + u(k)] + b
+                dst[u(k)] = src[u(k * n + m)] + b
 
 
 @njit(cache=True, nogil=True)
 def nchw_to_rows(gy, rows):
-    """rows[o, n * L + l] = gy[n, o, l], for gy (N, O, L) and rows (O, N*L)."""
-    n_img, o_ch, hw = gy.shape
-    src, dst = gy.reshape(-1), rows.reshape(-1)
+    """rows[o, l * n + m] = gy[m, o, l], for gy (n, O, L) and rows (O, L*n)."""
+    n, o_ch, hw = gy.shape
     for o in range(o_ch):
-        for n in range(n_img):
-            s0, d0 = u((n * o_ch + o) * hw), u((o * n_img + n) * hw)
+        dst = rows[o]
+        for m in range(n):
+            src = gy[m, o]
             for k in range(hw):
-                dst[d0 + u(k)] = src[s0 + u(k)]
+                dst[u(k * n + m)] = src[u(k)]
 
 
 @njit(cache=True, nogil=True)
