@@ -1,6 +1,6 @@
 """Time minicnn's CPU convolution and pooling kernels against PyTorch (CPU) and the NumPy reference.
 
-    python benchmarks/bench_kernels.py [--repeats 21] [--rounds 7] [--threads 1 2]
+    python benchmarks/bench_kernels.py [--repeats 21] [--rounds 7] [--threads 1 2] [--only C3 s2]
     (with minicnn installed, `pip install -e .`, or from the checkout's root with PYTHONPATH=.)
 
 Each case runs forward + backward (all gradients: input, weight, bias) at each thread count, in one
@@ -200,6 +200,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=7,
                         help="turns the implementations take (more: a load change is shared more evenly)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--only", nargs="+", metavar="TEXT",
+                        help="run only the cases whose name contains one of these texts (e.g. C3 s2)")
     opts = parser.parse_args()
 
     blas = [(i["internal_api"], i.get("architecture"), i["version"]) for i in threadpoolctl.threadpool_info()
@@ -212,8 +214,11 @@ def main():
           f"load average before the run: {load}\n")
     print("| case | minicnn's algorithm | threads | minicnn | PyTorch | NumPy ref | minicnn/PyTorch | ref/minicnn |")
     print("|---|---|---|---|---|---|---|---|")
-    cases = ([(name, algorithm(*params), conv_runners(*params)) for name, *params in CONV_CASES]
-             + [(name, "direct loops", pool_runners(*params)) for name, *params in POOL_CASES])
+    def chosen(name):
+        return opts.only is None or any(text in name for text in opts.only)
+
+    cases = ([(name, algorithm(*params), conv_runners(*params)) for name, *params in CONV_CASES if chosen(name)]
+             + [(name, "direct loops", pool_runners(*params)) for name, *params in POOL_CASES if chosen(name)])
     for threads in opts.threads:
         for name, how, runners in cases:
             ms = median_ms(runners, opts.repeats, threads, opts.rounds)
