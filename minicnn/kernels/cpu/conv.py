@@ -211,9 +211,8 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
             cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image, ones)
             if per_image:                         # the chunk's images summed: (1, O, K [+ 1])
                 gw_part = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)[None]
-            else:                                 # (groups, O/groups, K [+ 1]); OpenBLAS prefers cols @ rows^T
+            else:                                 # (groups, K [+ 1], O/groups): OpenBLAS prefers cols @ rows^T
                 gw_part = np.matmul(_grouped(cols, groups), _grouped(g, groups).transpose(0, 2, 1))
-                gw_part = gw_part.transpose(0, 2, 1)
         if need_gx:
             if per_image:
                 gcols = _buffer("cols", (stop - start, k, gy_ncl.shape[2]), gy.dtype)
@@ -229,7 +228,10 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
     gb = None
     if need_gw:
-        gw = np.zeros((groups, o // groups, k + ones), gy.dtype) if gw is None else gw   # None: no image
+        if gw is None:                            # no image
+            gw = np.zeros((groups, o // groups, k + ones), gy.dtype)
+        elif not per_image:                       # summed as the products came, transposed once
+            gw = gw.transpose(0, 2, 1)
         if ones:
             gb = np.ascontiguousarray(gw[0, :, k])
         gw = np.ascontiguousarray(gw[..., :k]).reshape(w.shape)
