@@ -30,6 +30,13 @@ from numba import uint64 as u
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _copy_row(src, start, step, dst, first, count):
+    """dst[first + k] = src[start + k * step] for k < count."""
+    for k in range(count):
+        dst[u(first + k)] = src[u(start + k * step)]
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _pad_block(x, first, n, ph, pw, block):
     """block[c, h + ph, w + pw, m] = x[first + m, c, h, w] for m < n, the interior of a flat padded
     block (C, H + 2ph, W + 2pw, n); its border is left as it is (zero)."""
@@ -40,8 +47,11 @@ def _pad_block(x, first, n, ph, pw, block):
             start = ((c * hp + hh + ph) * wp + pw) * n
             for m in range(n):
                 row = x[first + m, c, hh]
-                for ww in range(w):
-                    block[u(start + ww * n + m)] = row[u(ww)]
+                if n == 1:                        # a constant stride lets LLVM vectorize
+                    _copy_row(row, 0, 1, block, start, w)
+                else:
+                    for ww in range(w):
+                        block[u(start + ww * n + m)] = row[u(ww)]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -54,15 +64,10 @@ def _unpad_block(block, first, n, ph, pw, gx):
             for hh in range(h):
                 start = ((c * hp + hh + ph) * wp + pw) * n + m
                 row = gx[first + m, c, hh]
-                for ww in range(w):
-                    row[u(ww)] = block[u(start + ww * n)]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _copy_row(src, start, step, dst, first, count):
-    """dst[first + k] = src[start + k * step] for k < count."""
-    for k in range(count):
-        dst[u(first + k)] = src[u(start + k * step)]
+                if n == 1:                        # as in _pad_block
+                    _copy_row(block, start, 1, row, 0, w)
+                else:
+                    _copy_row(block, start, n, row, 0, w)
 
 
 @njit(cache=True, nogil=True, inline="always")
