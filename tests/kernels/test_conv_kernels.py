@@ -105,6 +105,30 @@ def test_wide_images_match_reference(problem, width, per_image, data):
         _check_against_reference(data.draw(st.sampled_from([np.float32, np.float64])), problem, True)
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+@given(n=st.integers(1, 3), groups=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 3),
+       hw=st.tuples(st.integers(1, 7), st.integers(1, 7)), dilation=st.integers(1, 2), bias=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_pointwise_convolutions_match_reference(per_image, n, groups, cg, og, hw, dilation, bias, dtype):
+    """1x1 kernels with stride 1 and no padding: each block of images is itself the column matrix,
+    and im2col/col2im copy it straight in and out."""
+    problem = dict(x_shape=(n, groups * cg, *hw), w_shape=(groups * og, cg, 1, 1), stride=(1, 1),
+                   padding=(0, 0), dilation=(dilation, dilation), groups=groups)
+    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+        _check_against_reference(dtype, problem, bias)
+        _check_adjoints(problem)
+        # an input larger than the output (conv_transpose2d's output_padding): not pointwise any more
+        x, w, _ = conv_arrays(problem, np.float64)
+        x_shape, args = (n, groups * cg, hw[0] + 1, hw[1] + 1), conv_args(problem)
+        gy = np.random.default_rng(3).standard_normal((n, groups * og, *hw))
+        np.testing.assert_allclose(cpu.conv2d_input_grad(gy, w, x_shape, *args),
+                                   reference.conv2d_input_grad(gy, w, x_shape, *args), **TOL[np.float64])
+        x = np.random.default_rng(4).standard_normal(x_shape)    # the last row and column see no window
+        np.testing.assert_allclose(cpu.conv2d_weight_grad(x, gy, w.shape, *args),
+                                   reference.conv2d_weight_grad(x[:, :, :hw[0], :hw[1]], gy, w.shape, *args),
+                                   **TOL[np.float64])
+
+
 @pytest.mark.parametrize("needs", [(a, b, c) for a in (False, True) for b in (False, True) for c in (False, True)])
 @given(problem=conv_problems(), per_image=st.booleans())
 def test_backward_computes_only_what_is_asked(needs, problem, per_image):

@@ -14,6 +14,11 @@ group and L = Ho * Wo pixels per image, for each chunk of n images:
                 gx   = col2im(W^T @ rows)         (n, C, H, W)
                 gb   = gy summed over batch and pixels
 
+Large images (PER_IMAGE_MIN_PIXELS) take one column matrix per image instead, whose product is
+already the image's (O, Ho*Wo) output, with no layout change. With one group the bias rides in the
+products: a row of ones below the columns makes [W | b] @ [cols; 1] add b (large images), and
+gy @ [cols; 1]^T give gb as its last column, so that neither takes a pass of its own.
+
 A 3x3 kernel with stride 1 and dilation 1 (most layers of VGG and ResNet) takes Winograd's
 F(2x2, 3x3) instead when it has at least WINOGRAD_MIN_CHANNELS (12) input channels: the same three
 products, done on transformed 4x4 tiles with 2.25x fewer multiplications (winograd.py). With only
@@ -97,7 +102,8 @@ def _columns(x, kernel, stride, padding, dilation, out_hw, per_image, ones=False
     blocks, images = _block_size(x.shape[0], per_image)
     k, hw = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
     cols = _buffer("cols", (blocks, k + ones, hw * images), x.dtype)
-    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, _padded(x.shape, padding, per_image, x.dtype), cols)
+    padded = _padded(x.shape, padding, per_image, x.dtype)
+    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, padded, cols)
     if ones:
         cols[:, k] = 1
     return cols if per_image else cols[0]
@@ -211,8 +217,9 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
             cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image, ones)
             if per_image:                         # the chunk's images summed: (1, O, K [+ 1])
                 gw_part = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)[None]
-            else:                                 # (groups, K [+ 1], O/groups): OpenBLAS prefers cols @ rows^T
+            else:                                 # cols @ rows^T (OpenBLAS is faster this way round):
                 gw_part = np.matmul(_grouped(cols, groups), _grouped(g, groups).transpose(0, 2, 1))
+                                                  # (groups, K [+ 1], O/groups)
         if need_gx:
             if per_image:
                 gcols = _buffer("cols", (stop - start, k, gy_ncl.shape[2]), gy.dtype)
