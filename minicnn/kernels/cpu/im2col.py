@@ -86,13 +86,20 @@ def _copy_runs(src, start, sw, n, dst, first, wo):
         _copy_row(src, start, sw, dst, first, wo)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _is_pointwise(kh, kw, sh, sw, ph, pw, ho, wo, h, w):
+    """True for a 1x1 kernel, stride 1, no padding, whose (Ho, Wo) output covers the whole (H, W)
+    input (not so under conv_transpose2d's output_padding): each pixel is then seen once, and a
+    block of images is itself the column matrix."""
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0 and ho == h and wo == w
+
+
 @njit(cache=True, nogil=True)
 def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, cols):
     """Fill cols (B, C*kh*kw, Ho*Wo*n) from x (B*n, C, H, W): each block of n images is laid out
     in ``padded`` (scratch, at least C*(H+2ph)*(W+2pw)*n entries), then for each tap (i, j) and
-    output row oh the Wo*n entries that tap sees are copied out. A 1x1 kernel with stride 1 and no
-    padding over an (H, W) output sees each pixel once: its columns are the block itself, written
-    straight into cols. (The output can be smaller: conv_transpose2d's output_padding.)"""
+    output row oh the Wo*n entries that tap sees are copied out; a pointwise convolution's block
+    (``_is_pointwise``) is written straight into cols."""
     blocks = cols.shape[0]
     n = x.shape[0] // blocks
     c_in, h, w = x.shape[1:]
@@ -100,8 +107,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, cols):
     block = padded[:c_in * hp * wp * n]
     if ph > 0 or pw > 0:
         block[:] = 0                          # the border; _pad_block only writes the interior
-    pointwise = (kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
-                 and ho == h and wo == w)
+    pointwise = _is_pointwise(kh, kw, sh, sw, ph, pw, ho, wo, h, w)
     for b in range(blocks):
         if pointwise:
             _pad_block(x, b * n, n, 0, 0, cols[b].reshape(-1))
@@ -141,15 +147,14 @@ def _add_runs(src, first, dst, start, sw, n, wo):
 def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, gx):
     """The adjoint of im2col: gx (B*n, C, H, W) = the sum of every entry of cols (B, C*kh*kw,
     Ho*Wo*n) onto its source pixel, the runs of each block added into ``padded`` (scratch, as for
-    im2col) and its interior then copied out; for a 1x1 kernel, stride 1, no padding, copied
-    straight out of cols."""
+    im2col) and its interior then copied out; a pointwise convolution's block is copied straight
+    out of cols."""
     blocks = cols.shape[0]
     n = gx.shape[0] // blocks
     c_in, h, w = gx.shape[1:]
     hp, wp = h + 2 * ph, w + 2 * pw
     block = padded[:c_in * hp * wp * n]
-    pointwise = (kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
-                 and ho == h and wo == w)
+    pointwise = _is_pointwise(kh, kw, sh, sw, ph, pw, ho, wo, h, w)
     for b in range(blocks):
         if pointwise:
             _unpad_block(cols[b].reshape(-1), b * n, n, 0, 0, gx)
