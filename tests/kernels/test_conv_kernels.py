@@ -2,6 +2,7 @@
 output-size rule. Both algorithms (im2col and Winograd's F(2x2, 3x3)) and every way of cutting the
 batch into chunks, on the calling thread or on worker threads, must give the reference's numbers."""
 import contextlib
+import threading
 import time
 from unittest import mock
 
@@ -459,6 +460,43 @@ def test_concurrent_convolutions_leave_blas_threads_as_they_were():
             t.join()
     assert not errors
     assert [lib["num_threads"] for lib in blas.info()] == before
+
+
+def test_workers_that_went_to_sleep_wake_for_the_next_job():
+    """A worker that found no job for SPIN_LOADS loads sleeps; the next run wakes it, and every
+    helper's work has run when run() returns."""
+    workers = chunks._Workers()
+    ran = []
+    try:
+        with mock.patch.object(chunks, "SPIN_LOADS", 1):
+            for k in range(5):
+                workers.run(lambda k=k: ran.append(k), 3)
+                assert len(ran) == 4 * (k + 1)            # the caller and the three helpers
+                time.sleep(0.01)                          # long enough to fall asleep
+        assert sorted(ran) == sorted(list(range(5)) * 4)
+    finally:
+        workers.stop()
+    assert not any(thread.is_alive() for thread in workers._threads)
+
+
+def test_a_workers_error_is_raised_by_run_after_all_have_finished():
+    workers = chunks._Workers()
+    finished = []
+
+    def work():
+        if threading.current_thread() is not threading.main_thread():
+            raise ValueError("in a worker")
+        time.sleep(0.02)
+        finished.append(True)
+
+    try:
+        with pytest.raises(ValueError, match="in a worker"):
+            workers.run(work, 1)
+        assert finished == [True]
+        workers.run(lambda: finished.append(True), 1)     # and the workers still work
+        assert finished == [True, True, True]
+    finally:
+        workers.stop()
 
 
 def test_the_worker_pool_is_kept_across_batch_sizes():

@@ -14,17 +14,20 @@ NumPy's matmul. Work under threads.PARALLEL_MIN_WORK array entries runs on the c
 handing it to a worker costs more than it saves. One call at a time uses the workers; a call made
 meanwhile from another thread runs the same chunks on its own thread, so that BLAS's process-wide
 thread count is lowered and restored by one thread only.
+
+The workers wait for work spinning on a flag, not sleeping (spin.py, ``_Workers``): woken from a
+ThreadPoolExecutor's queue, a worker started 50 us to over 1 ms after the call, which made LeNet-5's
+C3 (0.1-0.5 ms a chunk) slower on two threads than on one.
 """
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 import numpy as np
 import threadpoolctl
 
-from . import threads
+from . import spin, threads
 
 CHUNK_BYTES = 1 << 20
 """The intermediates of one chunk: about a core's L2 cache (1.25 MiB on the Xeons the benchmarks
@@ -32,7 +35,7 @@ ran on; 1-2 MiB on most current x86 and ARM cores). Half of that was as fast on 
 slower on two, where each chunk's Python calls between the kernels hold the GIL."""
 
 _lock = threading.Lock()            # guards _pool
-_pool = None                        # the worker threads, made on first use
+_pool = None                        # the _Workers, made on first use
 _parallel = threading.Lock()        # held by the one over_chunks call that uses the workers now
 _blas = None                        # threadpoolctl's controller, made on first use
 _blas_limit = None                  # its limiter while that call runs (restored after a fork)
@@ -70,27 +73,102 @@ def _workers_and_one_blas_thread():
         _parallel.release()
 
 
-def _submit(fn, args):
-    """Futures of fn(arg) for each of ``args`` on the worker threads. The pool grows to the most
-    workers asked for and is never made smaller, so batches of different sizes and different Numba
-    thread counts share it; submitting under the lock keeps stop_workers from closing it in
-    between."""
+SPIN_LOADS = 1 << 21
+"""How long an idle worker spins before it sleeps: about 2 ms of flag loads, longer than the gap
+between the convolutions of a training step (spin.py)."""
+
+JOIN_LOADS = 1 << 14
+"""The calling thread's spin while it waits for the workers, between two os.sched_yield() calls
+(which let a worker run that was put on the caller's core)."""
+
+
+class _Workers:
+    """Worker threads that wait for work spinning on a flag (spin.py), and sleep only after
+    SPIN_LOADS without any. ``run(work, helpers)`` runs work() on the calling thread and on the first
+    ``helpers`` workers, and returns once all have finished. Flag 0 holds the number of the latest
+    job, flag i + 1 the last job worker i finished."""
+
+    def __init__(self):
+        self._flags = np.zeros(spin.FLAG_STRIDE * (numba.config.NUMBA_NUM_THREADS + 1), np.int64)
+        self._job = (0, None, 0)                  # (number, work, helpers); work None: stop
+        self._threads = []
+        self._errors = []
+        self._awake = threading.Condition()       # for sleeping workers
+        self._sleeping = 0
+
+    def __len__(self):
+        return len(self._threads)
+
+    def run(self, work, helpers):
+        """work() here and on ``helpers`` workers (started when missing); a worker's error is
+        raised here after all have finished."""
+        while len(self._threads) < helpers:
+            thread = threading.Thread(target=self._serve, args=(len(self._threads), self._job[0]),
+                                      name=f"minicnn-conv-{len(self._threads)}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        number = self._post(work, helpers)
+        try:
+            work()
+        finally:
+            while not spin.wait_for_all(self._flags, spin.FLAG_STRIDE, helpers, number, JOIN_LOADS):
+                os.sched_yield()
+        if self._errors:
+            raise self._errors.pop()
+
+    def stop(self):
+        """Stop the workers and wait for them to end."""
+        self._post(None, len(self._threads))
+        for thread in self._threads:
+            thread.join()
+
+    def _post(self, work, helpers):
+        number = self._job[0] + 1
+        self._job = (number, work, helpers)
+        spin.publish(self._flags, 0, number)      # after the job: a worker that sees it, sees it
+        with self._awake:
+            if self._sleeping:
+                self._awake.notify_all()
+        return number
+
+    def _serve(self, index, seen):
+        done = spin.FLAG_STRIDE * (index + 1)
+        while True:
+            if spin.wait_for_change(self._flags, 0, seen, SPIN_LOADS) == seen:
+                with self._awake:                 # nothing for a while: sleep until a job comes
+                    self._sleeping += 1
+                    self._awake.wait_for(lambda: self._flags[0] != seen)
+                    self._sleeping -= 1
+                continue
+            seen, work, helpers = self._job       # the latest job (may be newer than the flag)
+            if index >= helpers:
+                continue
+            if work is None:
+                return
+            try:
+                work()
+            except BaseException as error:        # noqa: BLE001 - raised by run()
+                self._errors.append(error)
+            spin.publish(self._flags, done, seen)
+
+
+def _workers():
+    """The worker threads, made on first use."""
     global _pool
     with _lock:
-        if _pool is None or _pool._max_workers < len(args):
-            old, _pool = _pool, ThreadPoolExecutor(len(args), thread_name_prefix="minicnn-conv")
-            if old is not None:
-                old.shutdown(wait=False)          # its queued tasks still run
-        return [_pool.submit(fn, arg) for arg in args]
+        if _pool is None:
+            _pool = _Workers()
+        return _pool
 
 
 def stop_workers():
-    """Stop the worker threads (their scratch buffers go with them); made again when next needed."""
+    """Stop the worker threads (their scratch buffers go with them); made again when next needed.
+    Waits for a convolution that uses them to end."""
     global _pool
-    with _lock:
+    with _parallel, _lock:
         pool, _pool = _pool, None
     if pool is not None:
-        pool.shutdown(wait=True)
+        pool.stop()
 
 
 def _after_fork_in_child():
@@ -183,13 +261,7 @@ def over_chunks(task, n, entries_per_image, itemsize):
         return order.total
     with _workers_and_one_blas_thread() as parallel:
         if parallel:
-            others = _submit(work, range(wanted - 1))
-            try:
-                work()                            # the calling thread works too: a worker takes
-            finally:                              # 50-150 us to wake up
-                wait(others)                      # no chunk still running once this call ends
-            for future in others:
-                future.result()                   # a worker's error is raised here
+            _workers().run(work, wanted - 1)      # the calling thread works too
         else:                                     # another call has the workers: the same chunks
             work()                                # on this thread give the same numbers
     return order.total

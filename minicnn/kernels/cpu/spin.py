@@ -1,0 +1,78 @@
+"""Waiting without sleeping: the flags through which the convolution's worker threads (chunks.py)
+are handed work and report it done.
+
+Why spin: a thread that sleeps (on a lock, a queue or an event) is woken by the operating system,
+which on the virtual machines the benchmarks ran on took 50 us to more than 1 ms: often not before
+the thread that woke it had done all its own work. A LeNet-5 layer's chunk takes 0.1-0.5 ms, so
+that wait was as long as the work it shared. A thread that spins, loading a flag again and again,
+sees it change within a microsecond, and keeps its core. PyTorch's OpenMP threads spin between
+operators for the same reason.
+
+The flags are entries of an int64 array, each on a cache line of its own (FLAG_STRIDE entries
+apart). They are loaded with acquire and stored with release ordering, which keeps the compiler
+from hoisting the load out of the loop (a plain load would be read once, and the loop would never
+end) and makes everything written before a store visible to the thread that loads its value. The
+waits are compiled without the GIL, so a spinning thread never holds it.
+"""
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+FLAG_STRIDE = 8
+"""Entries between two flags: 64 bytes, one cache line, so that two threads' flags do not share one."""
+
+
+def _flag_pointer(context, builder, array_type, array, index):
+    return cgutils.get_item_pointer(context, builder, array_type,
+                                    context.make_array(array_type)(context, builder, array), [index])
+
+
+@intrinsic
+def _load_acquire(typingctx, flags, index):
+    """flags[index], loaded atomically with acquire ordering."""
+    def codegen(context, builder, signature, args):
+        pointer = _flag_pointer(context, builder, signature.args[0], *args)
+        return builder.load_atomic(pointer, ordering="acquire", align=8)
+    return flags.dtype(flags, index), codegen
+
+
+@intrinsic
+def _store_release(typingctx, flags, index, value):
+    """flags[index] = value, stored atomically with release ordering."""
+    def codegen(context, builder, signature, args):
+        pointer = _flag_pointer(context, builder, signature.args[0], args[0], args[1])
+        builder.store_atomic(args[2], pointer, ordering="release", align=8)
+        return context.get_dummy_value()
+    return types.none(flags, index, flags.dtype), codegen
+
+
+@njit(cache=True, nogil=True)
+def publish(flags, index, value):
+    """flags[index] = value, after everything this thread wrote before (release)."""
+    _store_release(flags, index, value)
+
+
+@njit(cache=True, nogil=True)
+def wait_for_change(flags, index, old, loads):
+    """flags[index] once it differs from ``old``, or ``old`` after ``loads`` loads (about 1 ns
+    each)."""
+    for _ in range(loads):
+        value = _load_acquire(flags, index)
+        if value != old:
+            return value
+    return old
+
+
+@njit(cache=True, nogil=True)
+def wait_for_all(flags, first, count, value, loads):
+    """True once the ``count`` flags from index ``first`` (FLAG_STRIDE apart) all equal ``value``;
+    False after about ``loads`` loads."""
+    for _ in range(loads):
+        done = True
+        for k in range(count):
+            if _load_acquire(flags, first + k * FLAG_STRIDE) != value:
+                done = False
+                break
+        if done:
+            return True
+    return False
