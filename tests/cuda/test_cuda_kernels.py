@@ -383,11 +383,12 @@ def test_cpu_kernels_use_their_cache_under_the_simulator():
         import numpy as np
         from numba import cuda
         from minicnn.kernels import cpu
-        from minicnn.kernels.cpu import im2col
+        from minicnn.kernels.cpu import conv
         assert cuda.config.ENABLE_CUDASIM
         x, w = np.ones((1, 2, 4, 4), np.float32), np.ones((3, 2, 3, 3), np.float32)
         assert cpu.conv2d_forward(x, w, None, (1, 1), (0, 0), (1, 1), 1).sum() == 3 * 4 * 18
-        print(sum(im2col.im2col.stats.cache_hits.values()), sum(im2col.im2col.stats.cache_misses.values()))
+        chunk = conv._forward_block                # the compiled chunk: im2col, GEMM, layout
+        print(sum(chunk.stats.cache_hits.values()), sum(chunk.stats.cache_misses.values()))
     """
     run_python(code, NUMBA_ENABLE_CUDASIM="1")               # fills the cache if it is cold
     hits, misses = map(int, run_python(code, NUMBA_ENABLE_CUDASIM="1").split())

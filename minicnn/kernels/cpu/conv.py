@@ -26,7 +26,11 @@ a few input channels the products are too thin for that to pay: the transforms c
 they save.
 
 Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
-several Numba threads each chunk runs on one worker thread, BLAS on one thread.
+several Numba threads each chunk runs on one worker thread, BLAS on one thread. An im2col chunk is
+one compiled function (``_forward_block``, ``_backward_per_image``, ...) that calls the GEMM itself
+(blas.py): from Python, each of its kernels and products would give the GIL up and take it back,
+and two threads then wait for each other (on two threads LeNet-5's C3 took 2.05 ms forward and
+backward this way, 2.6-5.8 ms with one Python call per kernel).
 
 The intermediates are scratch space: they live in per-thread buffers reused from call to call,
 because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
@@ -37,10 +41,12 @@ Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padd
 the output has the input's dtype. Shapes are assumed checked by the caller (minicnn.functional).
 """
 import numpy as np
+from numba import njit
 
 from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
 from . import winograd
+from .blas import gemm
 from .chunks import over_chunks, stop_workers
 from .im2col import channel_sums, col2im, im2col, nchw_to_rows, rows_to_nchw
 
@@ -94,19 +100,23 @@ def _padded(x_shape, padding, per_image, dtype):
     return _buffer("padded", (c * (h + 2 * padding[0]) * (w + 2 * padding[1]) * images,), dtype)
 
 
-def _columns(x, kernel, stride, padding, dilation, out_hw, per_image, ones=False):
-    """im2col of x (n, C, H, W) into this thread's 'cols' buffer: (n, C*kh*kw, L) per image, else
-    (C*kh*kw, L*n). With ``ones``, one more row of ones below: W @ cols then adds the bias from an
-    extra column of W, and gy @ cols^T has the bias gradient in its extra column (see
-    _with_bias_column)."""
-    blocks, images = _block_size(x.shape[0], per_image)
-    k, hw = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-    cols = _buffer("cols", (blocks, k + ones, hw * images), x.dtype)
-    padded = _padded(x.shape, padding, per_image, x.dtype)
-    im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, padded, cols)
-    if ones:
+def _column_buffer(x_shape, kernel, out_hw, per_image, ones, dtype):
+    """This thread's 'cols' buffer for a chunk of x_shape (n, C, H, W): (n, K [+ 1], L) per image,
+    else (1, K [+ 1], L*n), K = C*kh*kw; ``ones``: the extra row that _columns fills with ones."""
+    blocks, images = _block_size(x_shape[0], per_image)
+    k = x_shape[1] * kernel[0] * kernel[1]
+    return _buffer("cols", (blocks, k + ones, out_hw[0] * out_hw[1] * images), dtype)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _columns(x, geometry, padded, cols):
+    """im2col of x (n, C, H, W) into cols (blocks, K [+ 1], L*images), K = C*kh*kw. A row of ones below
+    (when cols has K + 1 rows) makes W @ cols add the bias from an extra column of W, and gy @ cols^T
+    give the bias gradient as its extra column (see _with_bias_column)."""
+    im2col(x, *geometry, padded, cols)
+    k = x.shape[1] * geometry[0] * geometry[1]
+    if cols.shape[1] > k:
         cols[:, k] = 1
-    return cols if per_image else cols[0]
 
 
 def _with_bias_column(w, bias):
@@ -121,14 +131,6 @@ def _tile_buffer(slot, channels, p, dtype):
     gap, for the transforms (see winograd.py), and as the (16, channels, p) matrices for matmul."""
     flat = _buffer(slot, (16, channels * p + 64 // np.dtype(dtype).itemsize), dtype)
     return flat, flat[:, :channels * p].reshape(16, channels, p)
-
-
-def _tiles(x, padding, th, tw):
-    """Winograd's input transform of x (n, C, H, W): the (16, C, n*th*tw) matrices V, in this
-    thread's 'cols' buffer."""
-    flat, v = _tile_buffer("cols", x.shape[1], x.shape[0] * th * tw, x.dtype)
-    winograd.input_transform(x, *padding, th, tw, flat)
-    return v
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -151,24 +153,45 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
     [cols[n]; 1], one product per image, already in y's layout. bias: (O,) or None."""
     (n, o), kernel, out_hw = y.shape[:2], w.shape[2:], y.shape[2:]
     per_image = _per_image(groups, out_hw)
-    if bias is None and not per_image:
-        bias = np.zeros(o, x.dtype)               # rows_to_nchw adds it in its pass anyway
-    w_groups = w.reshape(groups, o // groups, -1)
+    k = w[0].size
+    geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
     y_ncl = y.reshape(n, o, out_hw[0] * out_hw[1])
-
-    w_bias = None if bias is None or not per_image else _with_bias_column(w, bias)
+    if per_image:
+        w_mat = w.reshape(o, k) if bias is None else _with_bias_column(w, bias)
+    else:
+        w_groups = w.reshape(groups, o // groups, k)
+        bias = np.zeros(o, x.dtype) if bias is None else bias    # rows_to_nchw adds it in its pass
 
     def chunk(start, stop):
-        cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image,
-                        ones=w_bias is not None)
+        xs = x[start:stop]
+        cols = _column_buffer(xs.shape, kernel, out_hw, per_image, per_image and bias is not None, x.dtype)
+        padded = _padded(xs.shape, padding, per_image, x.dtype)
         if per_image:
-            np.matmul(w_groups[0] if w_bias is None else w_bias, cols, out=y_ncl[start:stop])
-            return
-        rows = _buffer("rows", (o, cols.shape[1]), x.dtype)
-        np.matmul(w_groups, _grouped(cols, groups), out=_grouped(rows, groups))
-        rows_to_nchw(rows, bias, y_ncl[start:stop])
+            _forward_per_image(xs, w_mat, geometry, padded, cols, y_ncl[start:stop])
+        else:
+            rows = _buffer("rows", (o, cols.shape[2]), x.dtype)
+            _forward_block(xs, w_groups, bias, geometry, padded, cols, rows, y_ncl[start:stop])
 
     over_chunks(chunk, n, x.shape[1] * kernel[0] * kernel[1] * y_ncl.shape[2], x.itemsize)
+
+
+@njit(cache=True, nogil=True)
+def _forward_per_image(x, w_mat, geometry, padded, cols, y):
+    """y[m] (O, L) = w_mat (O, K [+ 1]) @ cols[m] for each image m of the chunk x; with K + 1
+    columns, w_mat's last one is the bias and cols' last row ones."""
+    _columns(x, geometry, padded, cols)
+    for m in range(x.shape[0]):
+        gemm(False, False, w_mat, cols[m], 0.0, y[m])
+
+
+@njit(cache=True, nogil=True)
+def _forward_block(x, w_groups, bias, geometry, padded, cols, rows, y):
+    """rows (O, L*n) = W @ cols, one product per group, then y (n, O, L) = rows_to_nchw(rows) + bias."""
+    groups, og, k = w_groups.shape
+    _columns(x, geometry, padded, cols)
+    for g in range(groups):
+        gemm(False, False, w_groups[g], cols[0, g * k:(g + 1) * k], 0.0, rows[g * og:(g + 1) * og])
+    rows_to_nchw(rows, bias, y)
 
 
 def _winograd_forward(x, w, bias, padding, y):
@@ -178,12 +201,22 @@ def _winograd_forward(x, w, bias, padding, y):
     winograd.weight_transform(w, u)
 
     def chunk(start, stop):
-        v = _tiles(x[start:stop], padding, th, tw)
-        flat, m = _tile_buffer("rows", o, v.shape[2], x.dtype)
-        np.matmul(u, v, out=m)
-        winograd.output_transform(flat, bias, th, tw, y[start:stop])
+        p = (stop - start) * th * tw
+        v_flat, v = _tile_buffer("cols", c, p, x.dtype)
+        m_flat, m = _tile_buffer("rows", o, p, x.dtype)
+        _winograd_forward_chunk(x[start:stop], u, bias, padding, th, tw, v_flat, v, m_flat, m, y[start:stop])
 
     over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
+
+
+@njit(cache=True, nogil=True)
+def _winograd_forward_chunk(x, u, bias, padding, th, tw, v_flat, v, m_flat, m, y):
+    """One chunk: V = B^T x B, the 16 products M[xi] = U[xi] @ V[xi], y = A^T M A + bias. v and m
+    are the (16, C, P) and (16, O, P) views of v_flat and m_flat (see _tile_buffer)."""
+    winograd.input_transform(x, padding[0], padding[1], th, tw, v_flat)
+    for xi in range(16):
+        gemm(False, False, u[xi], v[xi], 0.0, m[xi])
+    winograd.output_transform(m_flat, bias, th, tw, y)
 
 
 def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw, need_gb=False):
@@ -202,35 +235,28 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     k = w[0].size
     per_image = _per_image(groups, out_hw)
     ones = need_gw and need_gb and groups == 1
-    w_groups_t = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
+    geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
+    w_groups = w.reshape(groups, o // groups, k)
     gx = np.empty(x_shape, gy.dtype) if need_gx else None
     gy_ncl = gy.reshape(n, o, out_hw[0] * out_hw[1])
+    empty = np.empty((1, 1, 0, 0), gy.dtype)      # in place of the arrays not needed: no entries
 
     def chunk(start, stop):
+        shape = (stop - start, *x_shape[1:])
+        cols = _column_buffer(shape, kernel, out_hw, per_image, ones, gy.dtype)
+        gcols = _column_buffer(shape, kernel, out_hw, per_image, False, gy.dtype)  # the same memory
+        padded = _padded(shape, padding, per_image, gy.dtype)
+        part_shape = (1, o, k + ones) if per_image else (groups, k + ones, o // groups)
+        gw_part = np.empty(part_shape, gy.dtype) if need_gw else empty[0]
+        xs = x[start:stop] if need_gw else empty
+        gxs = gx[start:stop] if need_gx else empty
         if per_image:
-            g = gy_ncl[start:stop]                # (n, O, L): the matrices as they are
+            _backward_per_image(xs, w_groups[0], gy_ncl[start:stop], geometry, padded, cols, gcols,
+                                gw_part[0], gxs)
         else:
-            g = _buffer("rows", (o, (stop - start) * gy_ncl.shape[2]), gy.dtype)
-            nchw_to_rows(gy_ncl[start:stop], g)
-        gw_part = None
-        if need_gw:                               # before gx: both use the 'cols' buffer
-            cols = _columns(x[start:stop], kernel, stride, padding, dilation, out_hw, per_image, ones)
-            if per_image:                         # the chunk's images summed: (1, O, K [+ 1])
-                gw_part = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)[None]
-            else:                                 # cols @ rows^T (OpenBLAS is faster this way round):
-                gw_part = np.matmul(_grouped(cols, groups), _grouped(g, groups).transpose(0, 2, 1))
-                                                  # (groups, K [+ 1], O/groups)
-        if need_gx:
-            if per_image:
-                gcols = _buffer("cols", (stop - start, k, gy_ncl.shape[2]), gy.dtype)
-                np.matmul(w_groups_t[0], g, out=gcols)
-            else:
-                gcols = _buffer("cols", (groups * k, g.shape[1]), gy.dtype)
-                np.matmul(w_groups_t, _grouped(g, groups), out=_grouped(gcols, groups))
-                gcols = gcols[None]                   # one block: (1, C*kh*kw, L*n)
-            col2im(gcols, *kernel, *stride, *padding, *dilation, *out_hw,
-                   _padded(gx[start:stop].shape, padding, per_image, gy.dtype), gx[start:stop])
-        return gw_part
+            rows = _buffer("rows", (o, cols.shape[2]), gy.dtype)
+            _backward_block(xs, w_groups, gy_ncl[start:stop], geometry, padded, cols, gcols, rows, gw_part, gxs)
+        return gw_part if need_gw else None
 
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
     gb = None
@@ -245,26 +271,61 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     return gx, gw, gb
 
 
+@njit(cache=True, nogil=True)
+def _backward_per_image(x, w_mat, gy, geometry, padded, cols, gcols, gw, gx):
+    """One chunk of large images, gy (n, O, L): gw (O, K [+ 1]) = sum of gy[m] @ cols[m]^T when x
+    has entries (its last column the bias gradient when cols has K + 1 rows); gx = col2im(W^T @
+    gy[m]) when gx has entries, gcols (n, K, L) over the memory of cols. W: w_mat (O, K)."""
+    n = gy.shape[0]
+    if x.size > 0:                                # before gx: both use the cols buffer
+        _columns(x, geometry, padded, cols)
+        for m in range(n):
+            gemm(False, True, gy[m], cols[m], 0.0 if m == 0 else 1.0, gw)
+    if gx.size > 0:
+        for m in range(n):
+            gemm(True, False, w_mat, gy[m], 0.0, gcols[m])
+        col2im(gcols, *geometry, padded, gx)
+
+
+@njit(cache=True, nogil=True)
+def _backward_block(x, w_groups, gy, geometry, padded, cols, gcols, rows, gw, gx):
+    """One chunk as one block, gy (n, O, L) -> rows (O, L*n): gw (groups, K [+ 1], O/groups) =
+    cols @ rows^T per group (OpenBLAS is faster this way round) when x has entries; gx =
+    col2im(W^T @ rows) when gx has entries, gcols (1, C*kh*kw, L*n) over the memory of cols."""
+    groups, og, k = w_groups.shape
+    nchw_to_rows(gy, rows)
+    if x.size > 0:
+        _columns(x, geometry, padded, cols)
+        for g in range(groups):
+            rows_g = rows[g * og:(g + 1) * og]
+            if groups == 1:
+                gemm(False, True, cols[0], rows_g, 0.0, gw[0])
+            else:
+                gemm(False, True, cols[0, g * k:(g + 1) * k], rows_g, 0.0, gw[g])
+    if gx.size > 0:
+        for g in range(groups):
+            gemm(True, False, w_groups[g], rows[g * og:(g + 1) * og], 0.0, gcols[0, g * k:(g + 1) * k])
+        col2im(gcols, *geometry, padded, gx)
+
+
 def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     """dM = A gy A^T; gW = G^T [dM @ V^T] G; gx = B [U^T @ dM] B^T added up over the tiles
     (winograd.py), chunk by chunk."""
     (n, o), (c, th, tw) = gy.shape[:2], (x_shape[1], *winograd.tiles(gy.shape[2:]))
+    u = np.empty((16, o, c), gy.dtype)
     if need_gx:
-        u = np.empty((16, o, c), gy.dtype)
         winograd.weight_transform(w, u)
     gx = np.empty(x_shape, gy.dtype) if need_gx else None
+    empty = np.empty((1, 1, 0, 0), gy.dtype)      # in place of the arrays not needed: no entries
 
     def chunk(start, stop):
-        flat, dm = _tile_buffer("rows", o, (stop - start) * th * tw, gy.dtype)
-        winograd.output_transform_adjoint(gy[start:stop], th, tw, flat)
-        du_part = None
-        if need_gw:                               # before gx: both use the 'cols' buffer
-            du_part = np.matmul(dm, _tiles(x[start:stop], padding, th, tw).transpose(0, 2, 1))   # (16, O, C)
-        if need_gx:
-            flat, dv = _tile_buffer("cols", c, dm.shape[2], gy.dtype)
-            np.matmul(u.transpose(0, 2, 1), dm, out=dv)
-            winograd.input_transform_adjoint(flat, *padding, th, tw, gx[start:stop])
-        return du_part
+        p = (stop - start) * th * tw
+        dm_flat, dm = _tile_buffer("rows", o, p, gy.dtype)
+        v_flat, v = _tile_buffer("cols", c, p, gy.dtype)          # V, then dV: the same memory
+        du_part = np.empty((16, o, c), gy.dtype) if need_gw else empty[0]
+        _winograd_backward_chunk(x[start:stop] if need_gw else empty, u, gy[start:stop], padding, th, tw,
+                                 dm_flat, dm, v_flat, v, du_part, gx[start:stop] if need_gx else empty)
+        return du_part if need_gw else None
 
     du = over_chunks(chunk, n, 16 * (c + o) * th * tw, gy.itemsize)
     gw = None
@@ -273,6 +334,21 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
         gw = np.empty(w.shape, gy.dtype)
         winograd.weight_transform_adjoint(du, gw)
     return gx, gw
+
+
+@njit(cache=True, nogil=True)
+def _winograd_backward_chunk(x, u, gy, padding, th, tw, dm_flat, dm, v_flat, v, du, gx):
+    """One chunk: dM = A gy A^T; du[xi] = dM[xi] @ V[xi]^T when x has entries (V = B^T x B); gx =
+    B [U[xi]^T @ dM[xi]] B^T when gx has entries (dV in v's memory, after du is done with V)."""
+    winograd.output_transform_adjoint(gy, th, tw, dm_flat)
+    if x.size > 0:
+        winograd.input_transform(x, padding[0], padding[1], th, tw, v_flat)
+        for xi in range(16):
+            gemm(False, True, dm[xi], v[xi], 0.0, du[xi])
+    if gx.size > 0:
+        for xi in range(16):
+            gemm(True, False, u[xi], dm[xi], 0.0, v[xi])
+        winograd.input_transform_adjoint(v_flat, padding[0], padding[1], th, tw, gx)
 
 
 def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, True, True)):
