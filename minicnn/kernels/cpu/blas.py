@@ -94,7 +94,7 @@ _dgemm = _external("minicnn_dgemm", types.float64)
 @njit(cache=True, nogil=True, inline="always")
 def _leading(m):
     """The distance between m's rows in entries (BLAS's lda), which BLAS wants >= max(1, columns)."""
-    if m.shape[1] > 1 and m.strides[1] != m.itemsize:
+    if m.shape[1] > 1 and m.shape[0] > 0 and m.strides[1] != m.itemsize:
         raise ValueError("gemm: the rows of each matrix must be contiguous")
     return max(m.strides[0] // m.itemsize, m.shape[1], 1)
 
