@@ -463,12 +463,12 @@ def test_concurrent_convolutions_leave_blas_threads_as_they_were():
 
 
 def test_workers_that_went_to_sleep_wake_for_the_next_job():
-    """A worker that found no job for SPIN_LOADS loads sleeps; the next run wakes it, and every
+    """A worker that found no job for SPIN_ROUNDS rounds sleeps; the next run wakes it, and every
     helper's work has run when run() returns."""
     workers = chunks._Workers()
     ran = []
     try:
-        with mock.patch.object(chunks, "SPIN_LOADS", 1):
+        with mock.patch.object(chunks, "SPIN_ROUNDS", 1):
             for k in range(5):
                 workers.run(lambda k=k: ran.append(k), 3)
                 assert len(ran) == 4 * (k + 1)            # the caller and the three helpers

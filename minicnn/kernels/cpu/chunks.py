@@ -73,18 +73,18 @@ def _workers_and_one_blas_thread():
         _parallel.release()
 
 
-SPIN_LOADS = 1 << 21
-"""How long an idle worker spins before it sleeps: about 2 ms of flag loads, longer than the gap
-between the convolutions of a training step (spin.py)."""
+SPIN_ROUNDS = 10_000
+"""How long an idle worker spins before it sleeps: about 2 ms of rounds (spin.py), longer than the
+gap between the convolutions of a training step (0.2 us a round with nothing else to run)."""
 
-JOIN_LOADS = 1 << 14
-"""The calling thread's spin while it waits for the workers, between two os.sched_yield() calls
-(which let a worker run that was put on the caller's core)."""
+JOIN_ROUNDS = 1000
+"""The rounds of the calling thread's spin while it waits for the workers, between two looks from
+Python (which let Ctrl-C through)."""
 
 
 class _Workers:
     """Worker threads that wait for work spinning on a flag (spin.py), and sleep only after
-    SPIN_LOADS without any. ``run(work, helpers)`` runs work() on the calling thread and on the first
+    SPIN_ROUNDS without any. ``run(work, helpers)`` runs work() on the calling thread and on the first
     ``helpers`` workers, and returns once all have finished. Flag 0 holds the number of the latest
     job, flag i + 1 the last job worker i finished."""
 
@@ -111,8 +111,8 @@ class _Workers:
         try:
             work()
         finally:
-            while not spin.wait_for_all(self._flags, spin.FLAG_STRIDE, helpers, number, JOIN_LOADS):
-                os.sched_yield()
+            while not spin.wait_for_all(self._flags, spin.FLAG_STRIDE, helpers, number, JOIN_ROUNDS):
+                pass
         if self._errors:
             raise self._errors.pop()
 
@@ -134,7 +134,7 @@ class _Workers:
     def _serve(self, index, seen):
         done = spin.FLAG_STRIDE * (index + 1)
         while True:
-            if spin.wait_for_change(self._flags, 0, seen, SPIN_LOADS) == seen:
+            if spin.wait_for_change(self._flags, 0, seen, SPIN_ROUNDS) == seen:
                 with self._awake:                 # nothing for a while: sleep until a job comes
                     self._sleeping += 1
                     self._awake.wait_for(lambda: self._flags[0] != seen)
