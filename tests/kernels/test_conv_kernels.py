@@ -278,7 +278,7 @@ def test_a_failing_chunk_stops_the_other_threads():
     wait for the failed chunk's result)."""
     calls = []
 
-    def task(start, stop):
+    def task(start, stop, go):
         calls.append(start)
         if start == 3:
             raise RuntimeError("chunk 3")
@@ -291,7 +291,7 @@ def test_a_failing_chunk_stops_the_other_threads():
     time.sleep(0.05)
     assert len(calls) == done                                       # no chunk ran after the call
     with threaded_kernels(True), chunk_bytes(1):                    # and the next call works
-        np.testing.assert_array_equal(chunks.over_chunks(lambda a, b: np.ones(2) * (b - a), 40, 1 << 20, 8),
+        np.testing.assert_array_equal(chunks.over_chunks(lambda a, b, go: np.ones(2) * (b - a), 40, 1 << 20, 8),
                                       [40, 40])
 
 
@@ -463,40 +463,57 @@ def test_concurrent_convolutions_leave_blas_threads_as_they_were():
 
 
 def test_workers_that_went_to_sleep_wake_for_the_next_job():
-    """A worker that found no job for SPIN_ROUNDS rounds sleeps; the next run wakes it, and every
-    helper's work has run when run() returns."""
-    workers = chunks._Workers()
-    ran = []
-    try:
-        with mock.patch.object(chunks, "SPIN_ROUNDS", 1):
-            for k in range(5):
-                workers.run(lambda k=k: ran.append(k), 3)
-                assert len(ran) == 4 * (k + 1)            # the caller and the three helpers
-                time.sleep(0.01)                          # long enough to fall asleep
-        assert sorted(ran) == sorted(list(range(5)) * 4)
-    finally:
-        workers.stop()
-    assert not any(thread.is_alive() for thread in workers._threads)
+    """A worker that found no job for SPIN_ROUNDS rounds sleeps; a later call wakes it, and it
+    takes chunks again (the sums stay those of the chunks in order)."""
+    seen = set()
+
+    def task(start, stop, go):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.002)                                 # long enough for a worker to join in
+        return np.array([float(start)])
+
+    with threaded_kernels(True), chunk_bytes(1), mock.patch.object(chunks, "SPIN_ROUNDS", 1):
+        for _ in range(5):
+            np.testing.assert_array_equal(chunks.over_chunks(task, 40, 1 << 20, 8), [sum(range(40))])
+            time.sleep(0.01)                              # long enough to fall asleep
+    assert any(name.startswith("minicnn-conv") for name in seen)
 
 
-def test_a_workers_error_is_raised_by_run_after_all_have_finished():
-    workers = chunks._Workers()
-    finished = []
+def test_the_first_chunk_publishes_the_job():
+    """The calling thread's first chunk gets go = (flags, 0, job number) to publish, the others
+    and the workers' chunks a go that publishes nothing."""
+    gos = []
 
-    def work():
+    def task(start, stop, go):
+        gos.append((threading.current_thread() is threading.main_thread(), go[2]))
+        time.sleep(0.001)
+
+    with threaded_kernels(True), chunk_bytes(1):
+        for _ in range(3):
+            gos.clear()
+            chunks.over_chunks(task, 8, 1 << 20, 8)
+            mains = [value for is_main, value in gos if is_main]
+            assert mains[0] > 0 and not any(mains[1:])
+            assert not any(value for is_main, value in gos if not is_main)
+
+
+def test_a_workers_error_is_raised_after_every_chunk_has_stopped():
+    running = []
+
+    def task(start, stop, go):
+        running.append(start)
+        time.sleep(0.002)
         if threading.current_thread() is not threading.main_thread():
             raise ValueError("in a worker")
-        time.sleep(0.02)
-        finished.append(True)
+        running.remove(start)
 
-    try:
+    with threaded_kernels(True), chunk_bytes(1):
         with pytest.raises(ValueError, match="in a worker"):
-            workers.run(work, 1)
-        assert finished == [True]
-        workers.run(lambda: finished.append(True), 1)     # and the workers still work
-        assert finished == [True, True, True]
-    finally:
-        workers.stop()
+            chunks.over_chunks(task, 40, 1 << 20, 8)
+        left = list(running)
+        time.sleep(0.02)
+        assert running == left                            # nothing ran after the call
+        np.testing.assert_array_equal(chunks.over_chunks(lambda a, b, go: np.ones(1), 40, 1 << 20, 8), [40])
 
 
 def test_the_worker_pool_is_kept_across_batch_sizes():

@@ -8,7 +8,7 @@ intermediates fill about half of a core's L2 cache (CHUNK_BYTES) goes through ev
 leaving the cache.
 
 The chunks are also how several threads share the work: with ``numba.get_num_threads()`` > 1, each
-chunk runs whole on one worker thread, with BLAS on one thread (threadpoolctl), the way PyTorch
+chunk runs whole on one worker thread, with BLAS on one thread (blas.limit_threads), the way PyTorch
 splits a convolution over the batch. The Numba kernels release the GIL (``nogil``), and so does
 NumPy's matmul. Work under threads.PARALLEL_MIN_WORK array entries runs on the calling thread:
 handing it to a worker costs more than it saves. One call at a time uses the workers; a call made
@@ -25,9 +25,8 @@ import threading
 
 import numba
 import numpy as np
-import threadpoolctl
 
-from . import spin, threads
+from . import blas, spin, threads
 
 CHUNK_BYTES = 1 << 20
 """The intermediates of one chunk: about a core's L2 cache (1.25 MiB on the Xeons the benchmarks
@@ -37,8 +36,7 @@ slower on two, where each chunk's Python calls between the kernels hold the GIL.
 _lock = threading.Lock()            # guards _pool
 _pool = None                        # the _Workers, made on first use
 _parallel = threading.Lock()        # held by the one over_chunks call that uses the workers now
-_blas = None                        # threadpoolctl's controller, made on first use
-_blas_limit = None                  # its limiter while that call runs (restored after a fork)
+_restore_blas = None                # restores BLAS's thread count after that call (or a fork)
 
 
 def chunks(n, bytes_per_image, workers):
@@ -58,18 +56,19 @@ def chunks(n, bytes_per_image, workers):
 def _workers_and_one_blas_thread():
     """True, with BLAS on one thread until the block ends, for the one call that may use the
     workers now; False for any call made meanwhile from another thread, which then runs on its own
-    thread. BLAS's thread count belongs to the process, and threadpoolctl lets one thread at a time
-    change OpenBLAS's: the thread that lowers it also restores it, before another call may."""
-    global _blas, _blas_limit
+    thread. BLAS's thread count belongs to the process: the thread that lowers it (blas.py) also
+    restores it, before another call may."""
+    global _restore_blas
     if not _parallel.acquire(blocking=False):
         yield False
         return
     try:
-        _blas = _blas or threadpoolctl.ThreadpoolController()
-        with _blas.limit(limits=1, user_api="blas") as _blas_limit:
-            yield True
+        _restore_blas = blas.limit_threads(1)
+        yield True
     finally:
-        _blas_limit = None
+        restore, _restore_blas = _restore_blas, None
+        if restore is not None:
+            restore()
         _parallel.release()
 
 
@@ -84,12 +83,18 @@ Python (which let Ctrl-C through)."""
 
 class _Workers:
     """Worker threads that wait for work spinning on a flag (spin.py), and sleep only after
-    SPIN_ROUNDS without any. ``run(work, helpers)`` runs work() on the calling thread and on the first
-    ``helpers`` workers, and returns once all have finished. Flag 0 holds the number of the latest
-    job, flag i + 1 the last job worker i finished."""
+    SPIN_ROUNDS without any. ``run(order, work, helpers)`` runs work(go) on the calling thread and
+    work(None) on the first ``helpers`` workers, and returns once the chunks of ``order`` are all
+    done. Flag 0 holds the number of the latest job, flag 1 the last job whose chunks are done.
+
+    The calling thread holds the GIL from the moment it posts a job until its first chunk's
+    compiled code starts, and a worker that asks for the GIL meanwhile sleeps until the operating
+    system wakes it (up to 1 ms here). So the job's number is published by that compiled code
+    itself: ``go`` = (flags, 0, number), which conv.py's chunk functions pass to
+    spin.publish_if. A worker then finds the GIL free. Sleeping workers are told at once."""
 
     def __init__(self):
-        self._flags = np.zeros(spin.FLAG_STRIDE * (numba.config.NUMBA_NUM_THREADS + 1), np.int64)
+        self._flags = np.zeros(2 * spin.FLAG_STRIDE, np.int64)
         self._job = (0, None, 0)                  # (number, work, helpers); work None: stop
         self._threads = []
         self._errors = []
@@ -99,40 +104,42 @@ class _Workers:
     def __len__(self):
         return len(self._threads)
 
-    def run(self, work, helpers):
-        """work() here and on ``helpers`` workers (started when missing); a worker's error is
-        raised here after all have finished."""
+    def run(self, order, work, helpers):
+        """work(go) here and work(None) on ``helpers`` workers (started when missing) until order
+        is over; a worker's error is raised here."""
         while len(self._threads) < helpers:
             thread = threading.Thread(target=self._serve, args=(len(self._threads), self._job[0]),
                                       name=f"minicnn-conv-{len(self._threads)}", daemon=True)
             self._threads.append(thread)
             thread.start()
-        number = self._post(work, helpers)
+        self._errors.clear()
+        number = self._job[0] + 1
+        order.done = (self._flags, spin.FLAG_STRIDE, number)
+        self._post(work, helpers, number, now=False)
         try:
-            work()
+            work((self._flags, 0, number))
         finally:
-            while not spin.wait_for_all(self._flags, spin.FLAG_STRIDE, helpers, number, JOIN_ROUNDS):
-                pass
+            while not spin.wait_for_all(self._flags, spin.FLAG_STRIDE, 1, number, JOIN_ROUNDS):
+                pass                              # a chunk a worker took is still running
         if self._errors:
             raise self._errors.pop()
 
     def stop(self):
         """Stop the workers and wait for them to end."""
-        self._post(None, len(self._threads))
+        self._post(None, len(self._threads), self._job[0] + 1, now=True)
         for thread in self._threads:
             thread.join()
 
-    def _post(self, work, helpers):
-        number = self._job[0] + 1
+    def _post(self, work, helpers, number, now):
+        """Make job ``number`` the latest; publish its number now if ``now`` or if a worker sleeps
+        (and wake it), else leave that to the caller's first chunk."""
         self._job = (number, work, helpers)
-        spin.publish(self._flags, 0, number)      # after the job: a worker that sees it, sees it
         with self._awake:
-            if self._sleeping:
+            if now or self._sleeping:
+                spin.publish(self._flags, 0, number)
                 self._awake.notify_all()
-        return number
 
     def _serve(self, index, seen):
-        done = spin.FLAG_STRIDE * (index + 1)
         while True:
             if spin.wait_for_change(self._flags, 0, seen, SPIN_ROUNDS) == seen:
                 with self._awake:                 # nothing for a while: sleep until a job comes
@@ -141,15 +148,14 @@ class _Workers:
                     self._sleeping -= 1
                 continue
             seen, work, helpers = self._job       # the latest job (may be newer than the flag)
-            if index >= helpers:
-                continue
             if work is None:
                 return
+            if index >= helpers:
+                continue
             try:
-                work()
+                work(None)
             except BaseException as error:        # noqa: BLE001 - raised by run()
                 self._errors.append(error)
-            spin.publish(self._flags, done, seen)
 
 
 def _workers():
@@ -174,11 +180,11 @@ def stop_workers():
 def _after_fork_in_child():
     """In a forked child the worker threads are gone, and so is any thread that held the locks or
     was to restore BLAS's thread count: start afresh."""
-    global _lock, _pool, _parallel, _blas_limit
+    global _lock, _pool, _parallel, _restore_blas
     _lock, _pool, _parallel = threading.Lock(), None, threading.Lock()
-    if _blas_limit is not None:
-        _blas_limit.restore_original_limits()
-        _blas_limit = None
+    if _restore_blas is not None:
+        _restore_blas()
+        _restore_blas = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -193,11 +199,20 @@ class _InOrder:
 
     def __init__(self, count, threads):
         self._count, self._ahead = count, 2 * max(1, threads)
-        self._taken = self._added = 0
+        self._taken = self._added = self._running = 0
         self._early = {}                          # chunk index -> its result, not added yet
-        self._adding = self._failed = False
+        self._adding = self._failed = self._over = False
         self._changed = threading.Condition()
         self.total = None
+        self.done = None                          # (flags, index, value) published once over
+
+    def _check_over(self):
+        """Publish ``done`` once every chunk is added, or a chunk failed and none still runs.
+        Called with the lock held."""
+        if not self._over and (self._added == self._count or (self._failed and self._running == 0)):
+            self._over = True
+            if self.done is not None:
+                spin.publish(*self.done)
 
     def take(self):
         """The index of the next chunk to compute, or None when none is left (or a chunk failed)."""
@@ -207,13 +222,16 @@ class _InOrder:
             if self._failed or self._taken == self._count:
                 return None
             self._taken += 1
+            self._running += 1
             return self._taken - 1
 
     def put(self, index, part):
         """Chunk ``index``'s result; added now if every earlier one has been."""
         with self._changed:
+            self._running -= 1
             self._early[index] = part
-            if self._adding:                      # the thread adding now will take it
+            if self._adding or self._failed:      # the thread adding now will take it
+                self._check_over()
                 return
             self._adding = True
         while True:
@@ -227,33 +245,44 @@ class _InOrder:
             with self._changed:
                 self._added += 1
                 self._changed.notify_all()
+                self._check_over()
 
     def fail(self):
         """A chunk raised: the other threads stop taking chunks (its result will never come)."""
         with self._changed:
             self._failed = True
+            self._running -= 1
             self._changed.notify_all()
+            self._check_over()
+
+
+_NO_GO = (np.zeros(1, np.int64), 0, 0)              # publish_if with value 0: nothing to publish
 
 
 def over_chunks(task, n, entries_per_image, itemsize):
-    """The sum of task(start, stop) over the chunks of the batch (None when the task returns None),
-    run on the calling thread, or on numba.get_num_threads() threads (the calling one and workers)
-    with BLAS on one thread each. The threads take the chunks one at a time, each the next one
-    left when it is free (a thread slowed by other work takes fewer), and the results are added in
-    chunk order: the same numbers on every run and on one thread as on several.
-    ``entries_per_image``: the entries of one image's intermediate arrays (sets the chunk size)."""
+    """The sum of task(start, stop, go) over the chunks of the batch (None when the task returns
+    None), run on the calling thread, or on numba.get_num_threads() threads (the calling one and
+    workers) with BLAS on one thread each. The threads take the chunks one at a time, each the next
+    one left when it is free (a thread slowed by other work takes fewer), and the results are added
+    in chunk order: the same numbers on every run and on one thread as on several.
+    ``go`` (flags, index, value): for the task's compiled code to pass to spin.publish_if first
+    thing (see _Workers). ``entries_per_image``: the entries of one image's intermediate arrays
+    (sets the chunk size)."""
     wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
     order = _InOrder(len(runs), wanted)
 
-    def work(_=None):
+    def work(go=None):
         while (index := order.take()) is not None:
             try:
-                part = task(*runs[index])
+                part = task(*runs[index], go or _NO_GO)
             except BaseException:
                 order.fail()
                 raise
+            if go is not None:                    # published by the task's compiled code, or
+                spin.publish(*go)                 # now, for a task that has none
+                go = None
             order.put(index, part)
 
     if wanted <= 1:
@@ -261,7 +290,7 @@ def over_chunks(task, n, entries_per_image, itemsize):
         return order.total
     with _workers_and_one_blas_thread() as parallel:
         if parallel:
-            _workers().run(work, wanted - 1)      # the calling thread works too
+            _workers().run(order, work, wanted - 1)   # the calling thread works too
         else:                                     # another call has the workers: the same chunks
             work()                                # on this thread give the same numbers
     return order.total

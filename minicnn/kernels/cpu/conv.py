@@ -45,7 +45,7 @@ from numba import njit
 
 from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
-from . import winograd
+from . import spin, winograd
 from .blas import gemm
 from .chunks import over_chunks, stop_workers
 from .im2col import channel_sums, col2im, im2col, nchw_to_rows, rows_to_nchw
@@ -162,31 +162,33 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
         w_groups = w.reshape(groups, o // groups, k)
         bias = np.zeros(o, x.dtype) if bias is None else bias    # rows_to_nchw adds it in its pass
 
-    def chunk(start, stop):
+    def chunk(start, stop, go):
         xs = x[start:stop]
         cols = _column_buffer(xs.shape, kernel, out_hw, per_image, per_image and bias is not None, x.dtype)
         padded = _padded(xs.shape, padding, per_image, x.dtype)
         if per_image:
-            _forward_per_image(xs, w_mat, geometry, padded, cols, y_ncl[start:stop])
+            _forward_per_image(*go, xs, w_mat, geometry, padded, cols, y_ncl[start:stop])
         else:
             rows = _buffer("rows", (o, cols.shape[2]), x.dtype)
-            _forward_block(xs, w_groups, bias, geometry, padded, cols, rows, y_ncl[start:stop])
+            _forward_block(*go, xs, w_groups, bias, geometry, padded, cols, rows, y_ncl[start:stop])
 
     over_chunks(chunk, n, x.shape[1] * kernel[0] * kernel[1] * y_ncl.shape[2], x.itemsize)
 
 
 @njit(cache=True, nogil=True)
-def _forward_per_image(x, w_mat, geometry, padded, cols, y):
+def _forward_per_image(go_flags, go_index, go_value, x, w_mat, geometry, padded, cols, y):
     """y[m] (O, L) = w_mat (O, K [+ 1]) @ cols[m] for each image m of the chunk x; with K + 1
     columns, w_mat's last one is the bias and cols' last row ones."""
+    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     _columns(x, geometry, padded, cols)
     for m in range(x.shape[0]):
         gemm(False, False, w_mat, cols[m], 0.0, y[m])
 
 
 @njit(cache=True, nogil=True)
-def _forward_block(x, w_groups, bias, geometry, padded, cols, rows, y):
+def _forward_block(go_flags, go_index, go_value, x, w_groups, bias, geometry, padded, cols, rows, y):
     """rows (O, L*n) = W @ cols, one product per group, then y (n, O, L) = rows_to_nchw(rows) + bias."""
+    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     groups, og, k = w_groups.shape
     _columns(x, geometry, padded, cols)
     for g in range(groups):
@@ -200,19 +202,20 @@ def _winograd_forward(x, w, bias, padding, y):
     u = np.empty((16, o, c), x.dtype)
     winograd.weight_transform(w, u)
 
-    def chunk(start, stop):
+    def chunk(start, stop, go):
         p = (stop - start) * th * tw
         v_flat, v = _tile_buffer("cols", c, p, x.dtype)
         m_flat, m = _tile_buffer("rows", o, p, x.dtype)
-        _winograd_forward_chunk(x[start:stop], u, bias, padding, th, tw, v_flat, v, m_flat, m, y[start:stop])
+        _winograd_forward_chunk(*go, x[start:stop], u, bias, padding, th, tw, v_flat, v, m_flat, m, y[start:stop])
 
     over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
 
 
 @njit(cache=True, nogil=True)
-def _winograd_forward_chunk(x, u, bias, padding, th, tw, v_flat, v, m_flat, m, y):
+def _winograd_forward_chunk(go_flags, go_index, go_value, x, u, bias, padding, th, tw, v_flat, v, m_flat, m, y):
     """One chunk: V = B^T x B, the 16 products M[xi] = U[xi] @ V[xi], y = A^T M A + bias. v and m
     are the (16, C, P) and (16, O, P) views of v_flat and m_flat (see _tile_buffer)."""
+    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     winograd.input_transform(x, padding[0], padding[1], th, tw, v_flat)
     for xi in range(16):
         gemm(False, False, u[xi], v[xi], 0.0, m[xi])
@@ -241,7 +244,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     gy_ncl = gy.reshape(n, o, out_hw[0] * out_hw[1])
     empty = np.empty((1, 1, 0, 0), gy.dtype)      # in place of the arrays not needed: no entries
 
-    def chunk(start, stop):
+    def chunk(start, stop, go):
         shape = (stop - start, *x_shape[1:])
         cols = _column_buffer(shape, kernel, out_hw, per_image, ones, gy.dtype)
         gcols = _column_buffer(shape, kernel, out_hw, per_image, False, gy.dtype)  # the same memory
@@ -251,11 +254,11 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
         xs = x[start:stop] if need_gw else empty
         gxs = gx[start:stop] if need_gx else empty
         if per_image:
-            _backward_per_image(xs, w_groups[0], gy_ncl[start:stop], geometry, padded, cols, gcols,
+            _backward_per_image(*go, xs, w_groups[0], gy_ncl[start:stop], geometry, padded, cols, gcols,
                                 gw_part[0], gxs)
         else:
             rows = _buffer("rows", (o, cols.shape[2]), gy.dtype)
-            _backward_block(xs, w_groups, gy_ncl[start:stop], geometry, padded, cols, gcols, rows, gw_part, gxs)
+            _backward_block(*go, xs, w_groups, gy_ncl[start:stop], geometry, padded, cols, gcols, rows, gw_part, gxs)
         return gw_part if need_gw else None
 
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
@@ -272,10 +275,11 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
 
 
 @njit(cache=True, nogil=True)
-def _backward_per_image(x, w_mat, gy, geometry, padded, cols, gcols, gw, gx):
+def _backward_per_image(go_flags, go_index, go_value, x, w_mat, gy, geometry, padded, cols, gcols, gw, gx):
     """One chunk of large images, gy (n, O, L): gw (O, K [+ 1]) = sum of gy[m] @ cols[m]^T when x
     has entries (its last column the bias gradient when cols has K + 1 rows); gx = col2im(W^T @
     gy[m]) when gx has entries, gcols (n, K, L) over the memory of cols. W: w_mat (O, K)."""
+    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     n = gy.shape[0]
     if x.size > 0:                                # before gx: both use the cols buffer
         _columns(x, geometry, padded, cols)
@@ -288,10 +292,11 @@ def _backward_per_image(x, w_mat, gy, geometry, padded, cols, gcols, gw, gx):
 
 
 @njit(cache=True, nogil=True)
-def _backward_block(x, w_groups, gy, geometry, padded, cols, gcols, rows, gw, gx):
+def _backward_block(go_flags, go_index, go_value, x, w_groups, gy, geometry, padded, cols, gcols, rows, gw, gx):
     """One chunk as one block, gy (n, O, L) -> rows (O, L*n): gw (groups, K [+ 1], O/groups) =
     cols @ rows^T per group (OpenBLAS is faster this way round) when x has entries; gx =
     col2im(W^T @ rows) when gx has entries, gcols (1, C*kh*kw, L*n) over the memory of cols."""
+    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     groups, og, k = w_groups.shape
     nchw_to_rows(gy, rows)
     if x.size > 0:
@@ -318,12 +323,12 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     gx = np.empty(x_shape, gy.dtype) if need_gx else None
     empty = np.empty((1, 1, 0, 0), gy.dtype)      # in place of the arrays not needed: no entries
 
-    def chunk(start, stop):
+    def chunk(start, stop, go):
         p = (stop - start) * th * tw
         dm_flat, dm = _tile_buffer("rows", o, p, gy.dtype)
         v_flat, v = _tile_buffer("cols", c, p, gy.dtype)          # V, then dV: the same memory
         du_part = np.empty((16, o, c), gy.dtype) if need_gw else empty[0]
-        _winograd_backward_chunk(x[start:stop] if need_gw else empty, u, gy[start:stop], padding, th, tw,
+        _winograd_backward_chunk(*go, x[start:stop] if need_gw else empty, u, gy[start:stop], padding, th, tw,
                                  dm_flat, dm, v_flat, v, du_part, gx[start:stop] if need_gx else empty)
         return du_part if need_gw else None
 
@@ -337,9 +342,10 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
 
 
 @njit(cache=True, nogil=True)
-def _winograd_backward_chunk(x, u, gy, padding, th, tw, dm_flat, dm, v_flat, v, du, gx):
+def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dm_flat, dm, v_flat, v, du, gx):
     """One chunk: dM = A gy A^T; du[xi] = dM[xi] @ V[xi]^T when x has entries (V = B^T x B); gx =
     B [U[xi]^T @ dM[xi]] B^T when gx has entries (dV in v's memory, after du is done with V)."""
+    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     winograd.output_transform_adjoint(gy, th, tw, dm_flat)
     if x.size > 0:
         winograd.input_transform(x, padding[0], padding[1], th, tw, v_flat)

@@ -73,6 +73,14 @@ def publish(flags, index, value):
 
 
 @njit(cache=True, nogil=True)
+def publish_if(flags, index, value):
+    """publish(flags, index, value) unless value is 0: for compiled code that publishes only when
+    asked to (chunks.py's ``go``)."""
+    if value != 0:
+        _store_release(flags, index, value)
+
+
+@njit(cache=True, nogil=True)
 def wait_for_change(flags, index, old, rounds):
     """flags[index] once it differs from ``old``, or ``old`` after ``rounds`` loads, each followed
     by a yield of the core (0.2-0.5 us a round)."""
