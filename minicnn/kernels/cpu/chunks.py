@@ -143,8 +143,8 @@ class _Workers:
         while True:
             if spin.wait_for_change(self._flags, 0, seen, SPIN_ROUNDS) == seen:
                 with self._awake:                 # nothing for a while: sleep until a job comes
-                    self._sleeping += 1
-                    self._awake.wait_for(lambda: self._flags[0] != seen)
+                    self._sleeping += 1           # (_post sets _job before it looks at this)
+                    self._awake.wait_for(lambda: self._job[0] != seen)
                     self._sleeping -= 1
                 continue
             seen, work, helpers = self._job       # the latest job (may be newer than the flag)
@@ -285,12 +285,12 @@ def over_chunks(task, n, entries_per_image, itemsize):
                 go = None
             order.put(index, part)
 
-    if wanted <= 1:
+    if numba.get_num_threads() == 1:              # BLAS's own thread count is the user's then
         work()
         return order.total
     with _workers_and_one_blas_thread() as parallel:
-        if parallel:
+        if parallel and wanted > 1:
             _workers().run(order, work, wanted - 1)   # the calling thread works too
-        else:                                     # another call has the workers: the same chunks
-            work()                                # on this thread give the same numbers
+        else:                                     # small, or another call has the workers: the
+            work()                                # same chunks on this thread, the same numbers
     return order.total
