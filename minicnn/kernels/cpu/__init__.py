@@ -6,8 +6,9 @@ loops. Numba's OpenMP layer and a multi-threaded OpenBLAS slow each other down 3
 alternate (threads of each spin while the other works; libgomp's wait policy cannot be changed for
 Numba alone, PyTorch shares it), so Numba's ``workqueue`` layer is selected here unless
 NUMBA_THREADING_LAYER says otherwise. Its threads cost more to start (see threads.py), so small
-kernels run serially. Thread counts follow ``numba.set_num_threads`` (Numba loops and convolution
-workers) and threadpoolctl (BLAS, outside convolutions).
+kernels run serially. Thread counts follow ``numba.set_num_threads`` (Numba loops and the
+convolution and linear workers); with one Numba thread, BLAS keeps its own count (threadpoolctl),
+with several the convolution and linear products run BLAS on one thread each (chunks.py).
 """
 import os
 
