@@ -39,8 +39,8 @@ def _numpy_gemm(dtype):
     """A Python cblas_?gemm (row-major only) doing the product with np.matmul: the fallback."""
     def gemm(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         def matrix(address, rows, cols, ld):
-            flat = np.ctypeslib.as_array(ctypes.cast(address, ctypes.POINTER(np.ctypeslib.as_ctypes_type(dtype))),
-                                         shape=((rows - 1) * ld + cols,))
+            pointer = ctypes.cast(address, ctypes.POINTER(np.ctypeslib.as_ctypes_type(dtype)))
+            flat = np.ctypeslib.as_array(pointer, shape=(max(0, (rows - 1) * ld + cols),))
             return np.lib.stride_tricks.as_strided(flat, (rows, cols), (ld * flat.itemsize, flat.itemsize))
         op_a = matrix(a, k, m, lda).T if trans_a == _TRANS else matrix(a, m, k, lda)
         op_b = matrix(b, n, k, ldb).T if trans_b == _TRANS else matrix(b, k, n, ldb)

@@ -128,7 +128,8 @@ def _with_bias_column(w, bias):
 
 def _tile_buffer(slot, channels, p, dtype):
     """(flat, view): this thread's buffer ``slot`` as 16 rows of channels * p entries and a 64-byte
-    gap, for the transforms (see winograd.py), and as the (16, channels, p) matrices for matmul."""
+    gap, for the transforms (see winograd.py), and as the (16, channels, p) matrices for the
+    products."""
     flat = _buffer(slot, (16, channels * p + 64 // np.dtype(dtype).itemsize), dtype)
     return flat, flat[:, :channels * p].reshape(16, channels, p)
 
@@ -206,13 +207,15 @@ def _winograd_forward(x, w, bias, padding, y):
         p = (stop - start) * th * tw
         v_flat, v = _tile_buffer("cols", c, p, x.dtype)
         m_flat, m = _tile_buffer("rows", o, p, x.dtype)
-        _winograd_forward_chunk(*go, x[start:stop], u, bias, padding, th, tw, v_flat, v, m_flat, m, y[start:stop])
+        _winograd_forward_chunk(*go, x[start:stop], u, bias, padding, th, tw, v_flat, v, m_flat, m,
+                                y[start:stop])
 
     over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
 
 
 @njit(cache=True, nogil=True)
-def _winograd_forward_chunk(go_flags, go_index, go_value, x, u, bias, padding, th, tw, v_flat, v, m_flat, m, y):
+def _winograd_forward_chunk(go_flags, go_index, go_value, x, u, bias, padding, th, tw, v_flat, v, m_flat, m,
+                            y):
     """One chunk: V = B^T x B, the 16 products M[xi] = U[xi] @ V[xi], y = A^T M A + bias. v and m
     are the (16, C, P) and (16, O, P) views of v_flat and m_flat (see _tile_buffer)."""
     spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
@@ -258,7 +261,8 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
                                 gw_part[0], gxs)
         else:
             rows = _buffer("rows", (o, cols.shape[2]), gy.dtype)
-            _backward_block(*go, xs, w_groups, gy_ncl[start:stop], geometry, padded, cols, gcols, rows, gw_part, gxs)
+            _backward_block(*go, xs, w_groups, gy_ncl[start:stop], geometry, padded, cols, gcols, rows,
+                            gw_part, gxs)
         return gw_part if need_gw else None
 
     gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
@@ -292,7 +296,8 @@ def _backward_per_image(go_flags, go_index, go_value, x, w_mat, gy, geometry, pa
 
 
 @njit(cache=True, nogil=True)
-def _backward_block(go_flags, go_index, go_value, x, w_groups, gy, geometry, padded, cols, gcols, rows, gw, gx):
+def _backward_block(go_flags, go_index, go_value, x, w_groups, gy, geometry, padded, cols, gcols, rows, gw,
+                    gx):
     """One chunk as one block, gy (n, O, L) -> rows (O, L*n): gw (groups, K [+ 1], O/groups) =
     cols @ rows^T per group (OpenBLAS is faster this way round) when x has entries; gx =
     col2im(W^T @ rows) when gx has entries, gcols (1, C*kh*kw, L*n) over the memory of cols."""
@@ -342,7 +347,8 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
 
 
 @njit(cache=True, nogil=True)
-def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dm_flat, dm, v_flat, v, du, gx):
+def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dm_flat, dm, v_flat, v,
+                             du, gx):
     """One chunk: dM = A gy A^T; du[xi] = dM[xi] @ V[xi]^T when x has entries (V = B^T x B); gx =
     B [U[xi]^T @ dM[xi]] B^T when gx has entries (dV in v's memory, after du is done with V)."""
     spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
