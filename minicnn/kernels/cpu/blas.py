@@ -58,9 +58,9 @@ def _numpy_blas_library():
     return None
 
 
-def _register():
-    """Point minicnn_sgemm and minicnn_dgemm at NumPy's BLAS, else at _numpy_gemm; True if BLAS."""
-    library = _numpy_blas_library()
+def _register(library):
+    """Point minicnn_sgemm and minicnn_dgemm at ``library`` (NumPy's BLAS), else at _numpy_gemm;
+    True if at the library."""
     found = True
     for kind, real, dtype in (("s", ctypes.c_float, np.float32), ("d", ctypes.c_double, np.float64)):
         address = None
@@ -77,7 +77,8 @@ def _register():
 
 
 _fallbacks = {}
-USES_NUMPY_BLAS = _register()
+_library = _numpy_blas_library()
+USES_NUMPY_BLAS = _register(_library)
 """True when the products run in NumPy's BLAS without the GIL; False: in _numpy_gemm."""
 
 
@@ -93,7 +94,7 @@ def _thread_functions(library):
     return None
 
 
-_threads = _thread_functions(_numpy_blas_library()) if USES_NUMPY_BLAS else None
+_threads = _thread_functions(_library) if USES_NUMPY_BLAS else None
 _controller = None                                       # threadpoolctl's, when _threads is None
 
 

@@ -104,9 +104,6 @@ class _Workers:
         self._awake = threading.Condition()       # for sleeping workers
         self._sleeping = 0
 
-    def __len__(self):
-        return len(self._threads)
-
     def run(self, order, work, helpers):
         """work(go) here and work(None) on ``helpers`` workers (started when missing) until order
         is over; a worker's error is raised here."""

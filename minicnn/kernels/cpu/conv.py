@@ -74,11 +74,6 @@ def uses_winograd(w_shape, stride, dilation, groups):
             and groups == 1 and w_shape[1] >= WINOGRAD_MIN_CHANNELS)
 
 
-def _grouped(a, groups):
-    """(rows, cols) -> (groups, rows / groups, cols): the batch of per-group matrices."""
-    return a.reshape(groups, a.shape[0] // groups, a.shape[1])
-
-
 PER_IMAGE_MIN_PIXELS = 512
 """Output pixels per image from which im2col makes one column matrix per image (one group only)."""
 
@@ -110,9 +105,9 @@ def _column_buffer(x_shape, kernel, out_hw, per_image, ones, dtype):
 
 @njit(cache=True, nogil=True, inline="always")
 def _columns(x, geometry, padded, cols):
-    """im2col of x (n, C, H, W) into cols (blocks, K [+ 1], L*images), K = C*kh*kw. A row of ones below
-    (when cols has K + 1 rows) makes W @ cols add the bias from an extra column of W, and gy @ cols^T
-    give the bias gradient as its extra column (see _with_bias_column)."""
+    """im2col of x (n, C, H, W) into cols (blocks, K [+ 1], L*images), K = C*kh*kw. A row of ones
+    below (when cols has K + 1 rows) makes W @ cols add the bias from an extra column of W, and
+    gy @ cols^T give the bias gradient as its extra column (see _with_bias_column)."""
     im2col(x, *geometry, padded, cols)
     k = x.shape[1] * geometry[0] * geometry[1]
     if cols.shape[1] > k:
@@ -306,12 +301,9 @@ def _backward_block(go_flags, go_index, go_value, x, w_groups, gy, geometry, pad
     nchw_to_rows(gy, rows)
     if x.size > 0:
         _columns(x, geometry, padded, cols)
+        ones = cols.shape[1] - groups * k         # the row of ones, when there is one (one group)
         for g in range(groups):
-            rows_g = rows[g * og:(g + 1) * og]
-            if groups == 1:
-                gemm(False, True, cols[0], rows_g, 0.0, gw[0])
-            else:
-                gemm(False, True, cols[0, g * k:(g + 1) * k], rows_g, 0.0, gw[g])
+            gemm(False, True, cols[0, g * k:(g + 1) * k + ones], rows[g * og:(g + 1) * og], 0.0, gw[g])
     if gx.size > 0:
         for g in range(groups):
             gemm(True, False, w_groups[g], rows[g * og:(g + 1) * og], 0.0, gcols[0, g * k:(g + 1) * k])
