@@ -64,6 +64,38 @@ def test_conv_kernels_match_reference(dtype, per_image, problem, bias):
         _check_against_reference(dtype, problem, bias)
 
 
+@contextlib.contextmanager
+def gaps_between_all_rows():
+    """A gap between the rows of every column matrix (conv.row_stride), not only between rows a
+    multiple of 2 KiB long."""
+    with mock.patch.object(conv_module, "ALIASED_ROW_BYTES", 1):
+        yield
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@given(problem=conv_problems(), bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_gaps_between_rows_change_no_number(per_image, problem, bias, dtype):
+    with gaps_between_all_rows(), winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+        assert conv_module.row_stride(5, dtype) > 5
+        _check_against_reference(dtype, problem, bias)
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("kernel, padding", [(3, 1), (1, 0)])
+def test_rows_of_4_kib_get_a_gap(per_image, kernel, padding):
+    """A batch of 32x32 float32 images: 1024-entry rows, 4 KiB, get 32 entries more between them;
+    for one matrix per chunk, two 16x32 images make the same row length (1x1: im2col's straight
+    copy)."""
+    assert conv_module.row_stride(1024, np.float32) == 1056
+    assert conv_module.row_stride(512, np.float64) == 528
+    assert conv_module.row_stride(1000, np.float32) == 1000
+    x_shape = (3, 3, 32, 32) if per_image else (2, 3, 16, 32)
+    problem = dict(x_shape=x_shape, w_shape=(5, 3, kernel, kernel), stride=(1, 1), padding=(padding, padding),
+                   dilation=(1, 1), groups=1)
+    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9), chunk_bytes(1 << 30):
+        _check_against_reference(np.float32, problem, True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @given(problem=winograd_problems(), bias=st.booleans())
 def test_winograd_matches_reference(dtype, problem, bias):

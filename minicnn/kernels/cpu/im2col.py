@@ -38,14 +38,15 @@ def _copy_row(src, start, step, dst, first, count):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pad_block(x, first, n, ph, pw, block):
-    """block[c, h + ph, w + pw, m] = x[first + m, c, h, w] for m < n, the interior of a flat padded
-    block (C, H + 2ph, W + 2pw, n); its border is left as it is (zero)."""
+def _pad_block(x, first, n, ph, pw, block, channel_stride):
+    """block[c * channel_stride + ((h + ph) * (W + 2pw) + w + pw) * n + m] = x[first + m, c, h, w]
+    for m < n: the interior of a flat padded block, channel_stride = (H + 2ph) * (W + 2pw) * n
+    or more; its border is left as it is (zero)."""
     c_in, h, w = x.shape[1:]
-    hp, wp = h + 2 * ph, w + 2 * pw
+    wp = w + 2 * pw
     for c in range(c_in):
         for hh in range(h):
-            start = ((c * hp + hh + ph) * wp + pw) * n
+            start = c * channel_stride + ((hh + ph) * wp + pw) * n
             for m in range(n):
                 row = x[first + m, c, hh]
                 if n == 1:                        # a constant stride lets LLVM vectorize
@@ -56,14 +57,15 @@ def _pad_block(x, first, n, ph, pw, block):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _unpad_block(block, first, n, ph, pw, gx):
-    """gx[first + m, c, h, w] = block[c, h + ph, w + pw, m]: the reverse of _pad_block."""
+def _unpad_block(block, first, n, ph, pw, gx, channel_stride):
+    """gx[first + m, c, h, w] = block[c * channel_stride + ((h + ph) * (W + 2pw) + w + pw) * n + m]:
+    the reverse of _pad_block."""
     c_in, h, w = gx.shape[1:]
-    hp, wp = h + 2 * ph, w + 2 * pw
+    wp = w + 2 * pw
     for m in range(n):
         for c in range(c_in):
             for hh in range(h):
-                start = ((c * hp + hh + ph) * wp + pw) * n + m
+                start = c * channel_stride + ((hh + ph) * wp + pw) * n + m
                 row = gx[first + m, c, hh]
                 if n == 1:                        # as in _pad_block
                     _copy_row(block, start, 1, row, 0, w)
@@ -110,9 +112,9 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, cols):
     pointwise = _is_pointwise(kh, kw, sh, sw, ph, pw, ho, wo, h, w)
     for b in range(blocks):
         if pointwise:
-            _pad_block(x, b * n, n, 0, 0, cols[b].reshape(-1))
+            _pad_block(x, b * n, n, 0, 0, cols[b].reshape(-1), cols.shape[2])
             continue
-        _pad_block(x, b * n, n, ph, pw, block)
+        _pad_block(x, b * n, n, ph, pw, block, hp * wp * n)
         for c in range(c_in):
             for i in range(kh):
                 for j in range(kw):
@@ -157,7 +159,7 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, gx):
     pointwise = _is_pointwise(kh, kw, sh, sw, ph, pw, ho, wo, h, w)
     for b in range(blocks):
         if pointwise:
-            _unpad_block(cols[b].reshape(-1), b * n, n, 0, 0, gx)
+            _unpad_block(cols[b].reshape(-1), b * n, n, 0, 0, gx, cols.shape[2])
             continue
         block[:] = 0
         for c in range(c_in):
@@ -167,7 +169,14 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, gx):
                     for oh in range(ho):
                         start = ((c * hp + oh * sh + i * dh) * wp + j * dw) * n
                         _add_runs(row, oh * wo * n, block, start, sw, n, wo)
-        _unpad_block(block, b * n, n, ph, pw, gx)
+        _unpad_block(block, b * n, n, ph, pw, gx, hp * wp * n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def copy_rows(src, dst):
+    """dst[r, :L] = src[r] for src (R, L): into a matrix whose rows lie further apart (row_stride)."""
+    for r in range(src.shape[0]):
+        _copy_row(src[r], 0, 1, dst[r], 0, src.shape[1])
 
 
 @njit(cache=True, nogil=True)
