@@ -352,10 +352,11 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     def chunk(start, stop, go):
         p = (stop - start) * th * tw
         dm_flat, dm = _tile_buffer("rows", o, p, gy.dtype)
-        v_flat, v = _tile_buffer("cols", c, p, gy.dtype)          # V, then dV: the same memory
+        v_flat, dv = _tile_buffer("cols", c, p, gy.dtype)         # V^T, then dV: the same memory
+        vt = v_flat[:, :c * p].reshape(16, p, c)
         du_part = np.empty((16, o, c), gy.dtype) if need_gw else empty[0]
         _winograd_backward_chunk(*go, x[start:stop] if need_gw else empty, u, gy[start:stop], padding, th, tw,
-                                 dm_flat, dm, v_flat, v, du_part, gx[start:stop] if need_gx else empty)
+                                 dm_flat, dm, v_flat, vt, dv, du_part, gx[start:stop] if need_gx else empty)
         return du_part if need_gw else None
 
     du = over_chunks(chunk, n, 16 * (c + o) * th * tw, gy.itemsize)
@@ -368,19 +369,20 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
 
 
 @njit(cache=True, nogil=True)
-def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dm_flat, dm, v_flat, v,
-                             du, gx):
-    """One chunk: dM = A gy A^T; du[xi] = dM[xi] @ V[xi]^T when x has entries (V = B^T x B); gx =
-    B [U[xi]^T @ dM[xi]] B^T when gx has entries (dV in v's memory, after du is done with V)."""
+def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dm_flat, dm, v_flat, vt,
+                             dv, du, gx):
+    """One chunk: dM = A gy A^T; du[xi] = dM[xi] @ V[xi]^T when x has entries, with V^T = (B^T x B)^T
+    made tile-major (vt: (16, P, C)); gx = B [U[xi]^T @ dM[xi]] B^T when gx has entries (dv: (16, C,
+    P) over the same memory, written after du is done with V)."""
     spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
     winograd.output_transform_adjoint(gy, th, tw, dm_flat)
     if x.size > 0:
-        winograd.input_transform(x, padding[0], padding[1], th, tw, v_flat)
+        winograd.input_transform_tile_major(x, padding[0], padding[1], th, tw, v_flat)
         for xi in range(16):
-            gemm(False, True, dm[xi], v[xi], 0.0, du[xi])
+            gemm(False, False, dm[xi], vt[xi], 0.0, du[xi])
     if gx.size > 0:
         for xi in range(16):
-            gemm(True, False, u[xi], dm[xi], 0.0, v[xi])
+            gemm(True, False, u[xi], dm[xi], 0.0, dv[xi])
         winograd.input_transform_adjoint(v_flat, padding[0], padding[1], th, tw, gx)
 
 
