@@ -138,12 +138,12 @@ def _with_bias_column(w, bias):
     return np.concatenate([w.reshape(w.shape[0], -1), bias[:, None]], axis=1)
 
 
-def _tile_buffer(slot, channels, p, dtype):
-    """(flat, view): this thread's buffer ``slot`` as 16 rows of channels * p entries and a 64-byte
-    gap, for the transforms (see winograd.py), and as the (16, channels, p) matrices for the
-    products."""
-    flat = _buffer(slot, (16, channels * p + 64 // np.dtype(dtype).itemsize), dtype)
-    return flat, flat[:, :channels * p].reshape(16, channels, p)
+def _tile_buffer(slot, rows, cols, dtype):
+    """(flat, view): this thread's buffer ``slot`` as 16 rows of rows * cols entries and a 64-byte
+    gap, for the transforms (see winograd.py), and as the 16 (rows, cols) matrices of the
+    products: (C, P) channel-major, or (P, C) tile-major."""
+    flat = _buffer(slot, (16, rows * cols + 64 // np.dtype(dtype).itemsize), dtype)
+    return flat, flat[:, :rows * cols].reshape(16, rows, cols)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -212,7 +212,9 @@ def _forward_block(go_flags, go_index, go_value, x, w_groups, bias, geometry, pa
 
 
 def _winograd_forward(x, w, bias, padding, y):
-    """y = A^T [U @ V] A + bias with U = G w G^T, V = B^T x B (winograd.py), chunk by chunk."""
+    """y = A^T [U @ V] A + bias with U = G w G^T, V = B^T x B (winograd.py), chunk by chunk. The
+    forward pass keeps V and M channel-major, (C, P) and (O, P): its output transform then writes
+    y plane by plane (laid out tile-major like the backward pass's, the forward took 20% longer)."""
     (n, o), c, (th, tw) = y.shape[:2], x.shape[1], winograd.tiles(y.shape[2:])
     u = np.empty((16, o, c), x.dtype)
     winograd.weight_transform(w, u)
@@ -341,7 +343,7 @@ def _backward_block(go_flags, go_index, go_value, x, w_groups, gy, geometry, pad
 
 def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     """dM = A gy A^T; gW = G^T [dM @ V^T] G; gx = B [U^T @ dM] B^T added up over the tiles
-    (winograd.py), chunk by chunk."""
+    (winograd.py), chunk by chunk, tile-major: dU = (dM^T)^T @ V^T and dV^T = dM^T @ U."""
     (n, o), (c, th, tw) = gy.shape[:2], (x_shape[1], *winograd.tiles(gy.shape[2:]))
     u = np.empty((16, o, c), gy.dtype)
     if need_gx:
@@ -351,12 +353,11 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
 
     def chunk(start, stop, go):
         p = (stop - start) * th * tw
-        dm_flat, dm = _tile_buffer("rows", o, p, gy.dtype)
-        v_flat, dv = _tile_buffer("cols", c, p, gy.dtype)         # V^T, then dV: the same memory
-        vt = v_flat[:, :c * p].reshape(16, p, c)
+        dmt_flat, dmt = _tile_buffer("rows", p, o, gy.dtype)
+        vt_flat, vt = _tile_buffer("cols", p, c, gy.dtype)         # V^T, then dV^T: the same memory
         du_part = np.empty((16, o, c), gy.dtype) if need_gw else empty[0]
         _winograd_backward_chunk(*go, x[start:stop] if need_gw else empty, u, gy[start:stop], padding, th, tw,
-                                 dm_flat, dm, v_flat, vt, dv, du_part, gx[start:stop] if need_gx else empty)
+                                 dmt_flat, dmt, vt_flat, vt, du_part, gx[start:stop] if need_gx else empty)
         return du_part if need_gw else None
 
     du = over_chunks(chunk, n, 16 * (c + o) * th * tw, gy.itemsize)
@@ -369,21 +370,21 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
 
 
 @njit(cache=True, nogil=True)
-def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dm_flat, dm, v_flat, vt,
-                             dv, du, gx):
-    """One chunk: dM = A gy A^T; du[xi] = dM[xi] @ V[xi]^T when x has entries, with V^T = (B^T x B)^T
-    made tile-major (vt: (16, P, C)); gx = B [U[xi]^T @ dM[xi]] B^T when gx has entries (dv: (16, C,
-    P) over the same memory, written after du is done with V)."""
+def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dmt_flat, dmt, vt_flat, vt,
+                             du, gx):
+    """One chunk: dM^T = (A gy A^T)^T; du[xi] = (dM[xi]^T)^T @ V[xi]^T when x has entries; gx =
+    B [U[xi]^T @ dM[xi]] B^T when gx has entries, as dV[xi]^T = dM[xi]^T @ U[xi] in vt's memory
+    (after du is done with V^T). dmt (16, P, O) and vt (16, P, C): views of the flat buffers."""
     spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    winograd.output_transform_adjoint(gy, th, tw, dm_flat)
+    winograd.output_transform_adjoint_tile_major(gy, th, tw, dmt_flat)
     if x.size > 0:
-        winograd.input_transform_tile_major(x, padding[0], padding[1], th, tw, v_flat)
+        winograd.input_transform_tile_major(x, padding[0], padding[1], th, tw, vt_flat)
         for xi in range(16):
-            gemm(False, False, dm[xi], vt[xi], 0.0, du[xi])
+            gemm(True, False, dmt[xi], vt[xi], 0.0, du[xi])
     if gx.size > 0:
         for xi in range(16):
-            gemm(True, False, u[xi], dm[xi], 0.0, dv[xi])
-        winograd.input_transform_adjoint(v_flat, padding[0], padding[1], th, tw, gx)
+            gemm(False, False, dmt[xi], u[xi], 0.0, vt[xi])
+        winograd.input_transform_adjoint_tile_major(vt_flat, padding[0], padding[1], th, tw, gx)
 
 
 def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, True, True)):

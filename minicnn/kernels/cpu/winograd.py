@@ -25,9 +25,18 @@ by its adjoint (transpose), so it needs no new algebra:
 The kernels below are the transforms; conv.py runs the products (BLAS, one batch of 16) and cuts
 the batch into chunks as it does for im2col. Tile (ty, tx) starts at pixel (2ty, 2tx) of the padded
 input; an odd output size leaves a half tile, whose extra outputs are dropped (forward) or read as
-zero (backward). Arrays: V (16, C, P), M (16, O, P), U (16, O, C), P = n * th * tw ordered
-(image, tile row, tile column); V and M are passed flat, see below. Serial and ``nogil``, like
-im2col.py.
+zero (backward). P = n * th * tw tiles ordered (image, tile row, tile column); U (16, O, C).
+
+Two layouts of the transformed tiles, each where it is faster (both passed flat, see below):
+
+- channel-major for the forward pass, V (16, C, P) and M (16, O, P): output_transform then
+  writes y plane by plane (the forward pass tile-major took 20% longer);
+- tile-major for the backward pass, V^T (16, P, C), dM^T (16, P, O) and dV^T (16, P, C): each
+  product then reads two stored matrices, dU[xi] = (dM[xi]^T)^T @ V[xi]^T and dV[xi]^T =
+  dM[xi]^T @ U[xi] (OpenBLAS ran dM @ V^T with V channel-major, transposed on the fly, 1.5-2x
+  slower), and the transforms' loops run along the channels, long enough to vectorize.
+
+Serial and ``nogil``, like im2col.py.
 """
 import numpy as np
 from numba import njit
@@ -102,12 +111,11 @@ def weight_transform_adjoint(du, gw):
                 g[i, 0], g[i, 1], g[i, 2] = _gt(t[i, 0], t[i, 1], t[i, 2], t[i, 3])
 
 
-# The tile transforms below run one tile row at a time: first along the image's columns (the four
-# pixel rows under the tile row combined, column by column), then tile by tile along the row. The
-# transformed tiles live in 2-D arrays (16, S) whose row xi holds the (C, P) matrix V[xi] (or
-# M[xi]) flat, with S >= C * P: conv.py leaves a little more than C * P between the rows, since 16
-# streams exactly a multiple of 4 KiB apart fight over the same few L1 cache sets (4x slower).
-# Flat indices are uint64 (``u``), as in im2col.py.
+# The channel-major transforms of the forward pass run one tile row at a time: first along the
+# image's columns (the four pixel rows under the tile row combined, column by column), then tile by
+# tile along the row. Their 2-D arrays (16, S) hold in row xi the (C, P) matrix V[xi] (or M[xi])
+# flat, with S >= C * P: conv.py leaves a little more than C * P between the rows, since 16 streams
+# exactly a multiple of 4 KiB apart fight over the same few L1 cache sets (4x slower).
 
 @njit(cache=True, nogil=True)
 def input_transform(x, ph, pw, th, tw, v):
@@ -135,90 +143,6 @@ def input_transform(x, ph, pw, th, tw, v):
                         q, i = u(k * wp + 2 * tx), p0 + u(tx)
                         v[xi, i], v[xi + u(1), i], v[xi + u(2), i], v[xi + u(3), i] = \
                             _bt(t[q], t[q + u(1)], t[q + u(2)], t[q + u(3)])
-
-
-@njit(cache=True, nogil=True)
-def input_transform_tile_major(x, ph, pw, th, tw, vt):
-    """vt (16, >= P*C): the V = B^T d B of input_transform, row xi holding V[xi]^T, a (P, C) matrix
-    (tile-major: each tile's C channels side by side). The weight gradient dU[xi] = dM[xi] @ V[xi]^T
-    is then a plain product of two stored matrices: OpenBLAS ran it 1.5-2x faster than with V[xi]
-    transposed on the fly.
-
-    Each image is first laid out zero-padded as (H', 2, W'/2, C): rows, then the even and the odd
-    columns, then the channels. Every loop below then runs along a whole row of that layout,
-    contiguous on both sides and long enough to vectorize: B^T d combines four padded rows, and
-    (B^T d) B takes, for all the tiles of a row at once, their columns 2tx, 2tx + 1, 2tx + 2,
-    2tx + 3: the even, odd, next even and next odd columns."""
-    n_img, c_in, h, w = x.shape
-    half = tw + 1                                 # padded columns of each parity
-    side, span = half * c_in, tw * c_in           # one parity of a padded row; one row of tiles
-    row = 2 * side
-    padded = np.zeros((2 * th + 2) * row, x.dtype)     # its border stays zero
-    t = np.empty(4 * row, x.dtype)                # B^T d for one row of tiles: (4, 2, W'/2, C)
-    for n in range(n_img):
-        for c in range(c_in):
-            plane = x[n, c]
-            for hh in range(h):
-                first = (hh + ph) * row + c
-                for ww in range(w):
-                    col = ww + pw
-                    padded[u(first + (col % 2) * side + (col // 2) * c_in)] = plane[hh, ww]
-        for ty in range(th):
-            r = 2 * ty * row
-            _rows_bt(padded[r:r + row], padded[r + row:r + 2 * row], padded[r + 2 * row:r + 3 * row],
-                     padded[r + 3 * row:r + 4 * row], t[:row], t[row:2 * row], t[2 * row:3 * row], t[3 * row:])
-            first = (n * th + ty) * span
-            for k in range(4):
-                even, odd = t[k * row:k * row + side], t[k * row + side:(k + 1) * row]
-                _rows_bt(even[:span], odd[:span], even[c_in:c_in + span], odd[c_in:c_in + span],
-                         vt[4 * k, first:first + span], vt[4 * k + 1, first:first + span],
-                         vt[4 * k + 2, first:first + span], vt[4 * k + 3, first:first + span])
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _rows_bt(a0, a1, a2, a3, b0, b1, b2, b3):
-    """(b0, b1, b2, b3)[j] = B^T (a0, a1, a2, a3)[j] for every j: four rows in, four out. Each row
-    is its own 1-D array: written through one array at offsets unknown when compiling, the four
-    output rows might overlap, and LLVM leaves the loop unvectorized (10x slower)."""
-    for j in range(b0.size):
-        b0[u(j)], b1[u(j)], b2[u(j)], b3[u(j)] = _bt(a0[u(j)], a1[u(j)], a2[u(j)], a3[u(j)])
-
-
-@njit(cache=True, nogil=True)
-def input_transform_adjoint(dv, ph, pw, th, tw, gx):
-    """gx (n, C, H, W) = the sum of B dv B^T over the tiles of dv (16, >= C*P), each added back
-    where its input tile came from (the adjoint of input_transform)."""
-    n_img, c_in, h, w = gx.shape
-    p_all, wp = n_img * th * tw, 2 * tw + 2
-    padded = np.empty((2 * th + 2) * wp, gx.dtype)
-    t = np.empty(4 * wp, gx.dtype)
-    for n in range(n_img):
-        for c in range(c_in):
-            padded[:] = 0
-            for ty in range(th):
-                t[:] = 0
-                p0 = u(c * p_all + (n * th + ty) * tw)
-                for k in range(4):                # dv B^T: each tile's 4 columns, overlapping
-                    xi = u(4 * k)
-                    for tx in range(tw):
-                        q, i = u(k * wp + 2 * tx), p0 + u(tx)
-                        s0, s1, s2, s3 = _b(dv[xi, i], dv[xi + u(1), i], dv[xi + u(2), i], dv[xi + u(3), i])
-                        t[q] += s0
-                        t[q + u(1)] += s1
-                        t[q + u(2)] += s2
-                        t[q + u(3)] += s3
-                r = u(2 * ty * wp)
-                for col in range(wp):             # B (dv B^T): onto the 4 pixel rows
-                    j = r + u(col)
-                    d0, d1, d2, d3 = _b(t[u(col)], t[u(wp + col)], t[u(2 * wp + col)], t[u(3 * wp + col)])
-                    padded[j] += d0
-                    padded[j + u(wp)] += d1
-                    padded[j + u(2 * wp)] += d2
-                    padded[j + u(3 * wp)] += d3
-            plane = gx[n, c]
-            for hh in range(h):
-                for ww in range(w):
-                    plane[hh, ww] = padded[u((hh + ph) * wp + ww + pw)]
 
 
 @njit(cache=True, nogil=True)
@@ -253,31 +177,173 @@ def output_transform(m, bias, th, tw, y):
                         rows[2 * ty + 1, col] = bottom[first + u(col)]
 
 
+# The tile-major transforms of the backward pass hold in row xi of their (16, S) arrays the (P, C)
+# matrix V[xi]^T (or dM[xi]^T, (P, O)) flat, each tile's channels side by side, S >= P * C (the same
+# gap). They run one row of tiles at a time, and every loop runs along a whole row of the layout,
+# all tiles and channels at once (tw * C entries), through separate 1-D views (``_rows_*``): one
+# loop per row of the transform matrix, long and contiguous, which LLVM vectorizes. An image goes
+# in and out of this layout once, zero-padded as (H', 2, W'/2, C): rows, then the even and the odd
+# columns, then the channels (``_padded_index``). The columns 2tx, 2tx + 1, 2tx + 2, 2tx + 3 of
+# every tile of a row are then four plain slices: even[tx], odd[tx], even[tx + 1], odd[tx + 1].
+# (Tile by tile, 4-16 steps along a row, such loops are too short to vectorize.) Flat indices are
+# uint64 (``u``), as in im2col.py.
+
+@njit(cache=True, nogil=True, inline="always")
+def _padded_index(hh, col, c, row, half, c_in):
+    """Where pixel (hh, col) of channel c of a padded image lies in the (H', 2, W'/2, C) layout:
+    ``row`` entries per padded row, ``half`` columns of each parity."""
+    return u(hh * row + ((col % 2) * half + col // 2) * c_in + c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows_4_to_4(f, a0, a1, a2, a3, b0, b1, b2, b3):
+    """(b0, b1, b2, b3)[j] = f(a0[j], a1[j], a2[j], a3[j]) for every j: four rows in, four out. Each
+    row is its own 1-D array: written through one array at offsets unknown when compiling, the
+    rows might overlap, and LLVM then leaves the loop unvectorized (10x slower)."""
+    for j in range(b0.size):
+        b0[u(j)], b1[u(j)], b2[u(j)], b3[u(j)] = f(a0[u(j)], a1[u(j)], a2[u(j)], a3[u(j)])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows_add_4_to_4(f, a0, a1, a2, a3, b0, b1, b2, b3):
+    """(b0, b1, b2, b3)[j] += f(a0[j], a1[j], a2[j], a3[j]) for every j (see _rows_4_to_4)."""
+    for j in range(b0.size):
+        d0, d1, d2, d3 = f(a0[u(j)], a1[u(j)], a2[u(j)], a3[u(j)])
+        b0[u(j)] += d0
+        b1[u(j)] += d1
+        b2[u(j)] += d2
+        b3[u(j)] += d3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows_add_4_to_2(f, a0, a1, a2, a3, b0, b1):
+    """(b0, b1)[j] += f(a0[j], a1[j], a2[j], a3[j]) for every j."""
+    for j in range(b0.size):
+        d0, d1 = f(a0[u(j)], a1[u(j)], a2[u(j)], a3[u(j)])
+        b0[u(j)] += d0
+        b1[u(j)] += d1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rows_2_to_4(f, a0, a1, b0, b1, b2, b3):
+    """(b0, b1, b2, b3)[j] = f(a0[j], a1[j]) for every j."""
+    for j in range(b0.size):
+        b0[u(j)], b1[u(j)], b2[u(j)], b3[u(j)] = f(a0[u(j)], a1[u(j)])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _b_low(a0, a1, a2, a3):
+    """The first two of B a's four values (_b)."""
+    return a0, a1 - a2 + a3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _b_high(a0, a1, a2, a3):
+    """The last two of B a's four values (_b)."""
+    return a2 + a1 - a0, -a3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _four_rows(a, first, step, count):
+    """The 1-D views a[first + k*step : first + k*step + count] for k = 0..3."""
+    return (a[first:first + count], a[first + step:first + step + count],
+            a[first + 2 * step:first + 2 * step + count], a[first + 3 * step:first + 3 * step + count])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile_rows(m, first, span):
+    """The 16 rows m[xi, first:first + span], xi = 4i + j, as a tuple."""
+    return (m[0, first:first + span], m[1, first:first + span], m[2, first:first + span], m[3, first:first + span],
+            m[4, first:first + span], m[5, first:first + span], m[6, first:first + span], m[7, first:first + span],
+            m[8, first:first + span], m[9, first:first + span], m[10, first:first + span], m[11, first:first + span],
+            m[12, first:first + span], m[13, first:first + span], m[14, first:first + span], m[15, first:first + span])
+
+
 @njit(cache=True, nogil=True)
-def output_transform_adjoint(gy, th, tw, dm):
-    """dm (16, >= O*P) = A dy A^T for every 2x2 tile dy of gy (n, O, Ho, Wo), zero past the edge
-    (the adjoint of output_transform)."""
-    n_img, o_ch, ho, wo = gy.shape
-    p_all = n_img * th * tw
-    g2 = np.zeros((2, 2 * tw), gy.dtype)          # one tile row of gy, zero past the edge
-    top, bottom = g2[0], g2[1]
+def input_transform_tile_major(x, ph, pw, th, tw, vt):
+    """vt (16, >= P*C): the V = B^T d B of input_transform, row xi holding V[xi]^T, a (P, C) matrix
+    (tile-major). B^T d combines four padded rows; (B^T d) B the four columns of each tile."""
+    n_img, c_in, h, w = x.shape
+    half = tw + 1                                 # padded columns of each parity
+    side, span = half * c_in, tw * c_in           # one parity of a padded row; one row of tiles
+    row = 2 * side
+    padded = np.zeros((2 * th + 2) * row, x.dtype)     # its border stays zero
+    t = np.empty(4 * row, x.dtype)                # B^T d for one row of tiles: (4, 2, W'/2, C)
+    t_rows = _four_rows(t, 0, row, row)
+    t0, t1, t2, t3 = t_rows
     for n in range(n_img):
-        for o in range(o_ch):
-            rows = gy[n, o]
-            for ty in range(th):
-                for col in range(wo):
-                    top[col] = rows[2 * ty, col]
-                if 2 * ty + 1 < ho:
+        for c in range(c_in):
+            plane = x[n, c]
+            for hh in range(h):
+                for ww in range(w):
+                    padded[_padded_index(hh + ph, ww + pw, c, row, half, c_in)] = plane[hh, ww]
+        for ty in range(th):
+            p0, p1, p2, p3 = _four_rows(padded, 2 * ty * row, row, row)
+            _rows_4_to_4(_bt, p0, p1, p2, p3, t0, t1, t2, t3)
+            v = _tile_rows(vt, (n * th + ty) * span, span)
+            for k in range(4):
+                even, odd = t_rows[k][:side], t_rows[k][side:]
+                _rows_4_to_4(_bt, even[:span], odd[:span], even[c_in:], odd[c_in:],
+                             v[4 * k], v[4 * k + 1], v[4 * k + 2], v[4 * k + 3])
+
+
+@njit(cache=True, nogil=True)
+def input_transform_adjoint_tile_major(dvt, ph, pw, th, tw, gx):
+    """gx (n, C, H, W) = the sum of B dv B^T over the tiles of dvt (16, >= P*C; row xi: dV[xi]^T),
+    each added back where its input tile came from (the adjoint of input_transform_tile_major)."""
+    n_img, c_in, h, w = gx.shape
+    half = tw + 1
+    side, span = half * c_in, tw * c_in
+    row = 2 * side
+    padded = np.empty((2 * th + 2) * row, gx.dtype)
+    t = np.empty(4 * row, gx.dtype)
+    t_rows = _four_rows(t, 0, row, row)
+    t0, t1, t2, t3 = t_rows
+    for n in range(n_img):
+        padded[:] = 0
+        for ty in range(th):
+            t[:] = 0
+            dv = _tile_rows(dvt, (n * th + ty) * span, span)
+            for k in range(4):                    # dv B^T: each tile's 4 columns, which overlap
+                d0, d1, d2, d3 = dv[4 * k], dv[4 * k + 1], dv[4 * k + 2], dv[4 * k + 3]
+                even, odd = t_rows[k][:side], t_rows[k][side:]
+                _rows_add_4_to_2(_b_low, d0, d1, d2, d3, even[:span], odd[:span])     # columns 2tx, 2tx + 1
+                _rows_add_4_to_2(_b_high, d0, d1, d2, d3, even[c_in:], odd[c_in:])   # 2tx + 2, 2tx + 3
+            p0, p1, p2, p3 = _four_rows(padded, 2 * ty * row, row, row)
+            _rows_add_4_to_4(_b, t0, t1, t2, t3, p0, p1, p2, p3)
+        for c in range(c_in):
+            plane = gx[n, c]
+            for hh in range(h):
+                for ww in range(w):
+                    plane[hh, ww] = padded[_padded_index(hh + ph, ww + pw, c, row, half, c_in)]
+
+
+@njit(cache=True, nogil=True)
+def output_transform_adjoint_tile_major(gy, th, tw, dmt):
+    """dmt (16, >= P*O; row xi: dM[xi]^T) = A dy A^T for every 2x2 tile dy of gy (n, O, Ho, Wo),
+    zero past the edge (the adjoint of output_transform, tile-major). Each row of tiles of gy is
+    first gathered into g as (2, 2, tw, O): tile row, column parity, tile, channel."""
+    n_img, o_ch, ho, wo = gy.shape
+    span = tw * o_ch
+    g = np.zeros(4 * span, gy.dtype)              # past an odd width: stays zero
+    a = np.empty(8 * span, gy.dtype)              # A dy: (4 rows, 2 columns) of (tw, O)
+    g_rows = (g[:span], g[span:2 * span], g[2 * span:3 * span], g[3 * span:])
+    a_rows = (a[:span], a[span:2 * span], a[2 * span:3 * span], a[3 * span:4 * span],
+              a[4 * span:5 * span], a[5 * span:6 * span], a[6 * span:7 * span], a[7 * span:])
+    for n in range(n_img):
+        for ty in range(th):
+            rows = min(2, ho - 2 * ty)
+            if rows < 2:                          # past an odd height: zero
+                g[2 * span:] = 0
+            for o in range(o_ch):
+                for i in range(rows):
+                    src = gy[n, o, 2 * ty + i]
                     for col in range(wo):
-                        bottom[col] = rows[2 * ty + 1, col]
-                else:
-                    bottom[:] = 0
-                p0 = u(o * p_all + (n * th + ty) * tw)
-                for tx in range(tw):
-                    q, i = u(2 * tx), p0 + u(tx)
-                    a0, a1, a2, a3 = _a(top[q], bottom[q])                # A dy: each column
-                    b0, b1, b2, b3 = _a(top[q + u(1)], bottom[q + u(1)])
-                    dm[0, i], dm[1, i], dm[2, i], dm[3, i] = _a(a0, b0)     # (A dy) A^T: each row
-                    dm[4, i], dm[5, i], dm[6, i], dm[7, i] = _a(a1, b1)
-                    dm[8, i], dm[9, i], dm[10, i], dm[11, i] = _a(a2, b2)
-                    dm[12, i], dm[13, i], dm[14, i], dm[15, i] = _a(a3, b3)
+                        g[u((2 * i + col % 2) * span + (col // 2) * o_ch + o)] = src[col]
+            for b in range(2):                    # A dy: each column's 2 rows to 4
+                _rows_2_to_4(_a, g_rows[b], g_rows[2 + b], a_rows[2 * 0 + b], a_rows[2 + b], a_rows[4 + b],
+                             a_rows[6 + b])
+            dm = _tile_rows(dmt, (n * th + ty) * span, span)
+            for i in range(4):                    # (A dy) A^T: each row's 2 columns to 4
+                _rows_2_to_4(_a, a_rows[2 * i], a_rows[2 * i + 1], dm[4 * i], dm[4 * i + 1], dm[4 * i + 2],
+                             dm[4 * i + 3])
