@@ -50,7 +50,7 @@ def transposed_size(in_hw, kernel, stride, padding, dilation, output_padding):
 
 @contextlib.contextmanager
 def threaded_kernels(threaded):
-    """Run kernels as their threaded twins on 2 Numba threads (threaded=True) or as serial twins."""
+    """Run kernels on 2 threads, small calls included (threaded=True), or on the calling thread."""
     old = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS) if threaded else old)
     try:

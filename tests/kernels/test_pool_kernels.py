@@ -168,7 +168,8 @@ def test_adaptive_pools_match_reference(dtype, shape, out):
 
 
 @given(problem=pool_problems(dilation=False), out=st.tuples(st.integers(1, 4), st.integers(1, 4)))
-def test_threaded_and_serial_twins_agree(problem, out):
+def test_threads_give_the_serial_numbers(problem, out):
+    """The chunks of the batch on two threads, or all on the calling thread: the same numbers."""
     x = np.random.default_rng(0).standard_normal(problem["x_shape"])
     avg_args = (problem["kernel"], problem["stride"], problem["padding"], problem["ceil_mode"], False, None)
     results = []

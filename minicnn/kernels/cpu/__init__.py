@@ -1,14 +1,14 @@
 """CPU kernels: Numba-compiled pure functions on NumPy arrays (NCHW, float32 or float64).
 
-Threads: a convolution runs chunks of the batch on numba.get_num_threads() worker threads, BLAS on
-one thread each (chunks.py); pooling, batch norm and the element-wise kernels use Numba's parallel
-loops. Numba's OpenMP layer and a multi-threaded OpenBLAS slow each other down 3-10x when they
-alternate (threads of each spin while the other works; libgomp's wait policy cannot be changed for
-Numba alone, PyTorch shares it), so Numba's ``workqueue`` layer is selected here unless
-NUMBA_THREADING_LAYER says otherwise. Its threads cost more to start (see threads.py), so small
-kernels run serially. Thread counts follow ``numba.set_num_threads`` (Numba loops and the
-convolution and linear workers); with one Numba thread, BLAS keeps its own count (threadpoolctl),
-with several the convolution and linear products run BLAS on one thread each (chunks.py).
+Threads: convolution, pooling and linear layers run chunks of the batch on
+numba.get_num_threads() threads, minicnn's own spinning workers, BLAS on one thread each
+(chunks.py); batch norm and the element-wise kernels use Numba's parallel loops. Numba's OpenMP
+layer and a multi-threaded OpenBLAS slow each other down 3-10x when they alternate (threads of
+each spin while the other works; libgomp's wait policy cannot be changed for Numba alone, PyTorch
+shares it), so Numba's ``workqueue`` layer is selected here unless NUMBA_THREADING_LAYER says
+otherwise. Small calls run on the calling thread (threads.PARALLEL_MIN_WORK). Thread counts follow
+``numba.set_num_threads`` (Numba loops and the workers); with one Numba thread, BLAS keeps its own
+count (threadpoolctl), with several the products run BLAS on one thread each (chunks.py).
 """
 import os
 

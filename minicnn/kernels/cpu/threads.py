@@ -1,17 +1,10 @@
-"""When a kernel should use Numba's threads.
+"""When a kernel should use several threads.
 
-Each parallel kernel in this package is compiled twice from one body: ``*_threads`` (parallel=True,
-its prange loops spread over Numba's threads) and ``*_serial`` (the same loops on the calling
-thread). Starting Numba's threads costs 20-200 us per call with the workqueue layer on this kind of
-machine, more than a small layer's whole pass, so ``pick`` runs the serial twin on one thread and
-for small arrays.
+The convolution, pooling and linear kernels run their chunks on minicnn's worker threads
+(chunks.py) only for calls of at least PARALLEL_MIN_WORK array entries: below that, handing work
+to another thread costs more than the pass itself (20-200 us to wake a thread on the virtual
+machines the benchmarks ran on), and the chunks run on the calling thread.
 """
-import numba
 
 PARALLEL_MIN_WORK = 1 << 15
-"""Elements a kernel touches from which its threaded twin pays off."""
-
-
-def pick(threaded, serial, work):
-    """``threaded`` when Numba has several threads and ``work`` >= PARALLEL_MIN_WORK, else ``serial``."""
-    return threaded if work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1 else serial
+"""Array entries a call touches from which it uses the worker threads."""
