@@ -343,6 +343,23 @@ def test_chunks_examples():
     assert chunks.chunks(10, 1, 2) == [(0, 5), (5, 10)]            # one chunk per worker
     assert chunks.chunks(64, chunks.CHUNK_BYTES // 28, 2) == [(0, 16), (16, 32), (32, 48), (48, 64)]
     assert chunks.chunks(3, 10 * chunks.CHUNK_BYTES, 4) == [(0, 1), (1, 2), (2, 3)]   # one image at least
+    assert chunks.chunks(64, 0, 1) == [(0, 64)]                     # no intermediates (pooling)
+    assert chunks.chunks(64, 0, 2) == [(0, 32), (32, 64)]
+
+
+def test_work_per_image_decides_the_threads_apart_from_the_chunk_size():
+    """Pooling: no intermediates, so one chunk per thread, but enough work to use the threads."""
+    seen = []
+
+    def task(start, stop, go):
+        seen.append((start, stop))
+    with mock.patch.object(numba, "get_num_threads", return_value=2), \
+            mock.patch.object(threads_module, "PARALLEL_MIN_WORK", 100):
+        chunks.over_chunks(task, 4, 0, 4, work_per_image=10)         # 40 entries: one thread
+        assert seen == [(0, 4)]
+        seen.clear()
+        chunks.over_chunks(task, 4, 0, 4, work_per_image=50)         # 200 entries: two
+        assert sorted(seen) == [(0, 2), (2, 4)]
 
 
 def test_known_values():

@@ -259,16 +259,19 @@ class _InOrder:
 _NO_GO = (np.zeros(1, np.int64), 0, 0)              # publish_if with value 0: nothing to publish
 
 
-def over_chunks(task, n, entries_per_image, itemsize):
+def over_chunks(task, n, entries_per_image, itemsize, work_per_image=None):
     """The sum of task(start, stop, go) over the chunks of the batch (None when the task returns
     None), run on the calling thread, or on numba.get_num_threads() threads (the calling one and
     workers) with BLAS on one thread each. The threads take the chunks one at a time, each the next
     one left when it is free (a thread slowed by other work takes fewer), and the results are added
     in chunk order: the same numbers on every run and on one thread as on several.
     ``go`` (flags, index, value): for the task's compiled code to pass to spin.publish_if first
-    thing (see _Workers). ``entries_per_image``: the entries of one image's intermediate arrays
-    (sets the chunk size)."""
-    wanted = numba.get_num_threads() if n * entries_per_image >= threads.PARALLEL_MIN_WORK else 1
+    thing (see _Workers). ``entries_per_image``: the entries of one image's intermediate arrays,
+    which set the chunk size (0: none, one chunk per thread); ``work_per_image``: the entries one
+    image's work touches, which decide whether to use the workers (threads.PARALLEL_MIN_WORK;
+    by default entries_per_image)."""
+    work = n * (entries_per_image if work_per_image is None else work_per_image)
+    wanted = numba.get_num_threads() if work >= threads.PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
     order = _InOrder(len(runs), wanted)

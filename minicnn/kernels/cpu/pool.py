@@ -208,7 +208,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     def chunk(start, stop, go):
         _max_pool_chunk(*go, x[start:stop], *kernel, *stride, *padding, *dilation, y[start:stop], idx[start:stop])
 
-    over_chunks(chunk, x.shape[0], x[0].size, x.itemsize)
+    over_chunks(chunk, x.shape[0], 0, x.itemsize, x[0].size)
     return y, idx
 
 
@@ -225,7 +225,7 @@ def max_pool2d_backward(gy, indices, x_shape):
         _scatter_chunk(*go, gy[start:stop].reshape(planes, -1), indices[start:stop].reshape(planes, -1),
                        gx[start:stop].reshape(planes, -1))
 
-    over_chunks(chunk, n, c * h * w, gy.itemsize)
+    over_chunks(chunk, n, 0, gy.itemsize, c * h * w)
     return gx.reshape(x_shape)
 
 
@@ -394,7 +394,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
         _avg_pool_chunk(*go, x[start:stop], *kernel, *stride, *padding, bool(count_include_pad), divisor,
                         y[start:stop])
 
-    over_chunks(chunk, x.shape[0], x[0].size, x.itemsize)
+    over_chunks(chunk, x.shape[0], 0, x.itemsize, x[0].size)
     return y
 
 
@@ -409,7 +409,7 @@ def avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode, count_i
         _avg_pool_backward_chunk(*go, gy[start:stop], *kernel, *stride, *padding, bool(count_include_pad), divisor,
                                  gx[start:stop])
 
-    over_chunks(chunk, gx.shape[0], gx[0].size, gy.itemsize)
+    over_chunks(chunk, gx.shape[0], 0, gy.itemsize, gx[0].size)
     return gx
 
 
@@ -481,7 +481,7 @@ def _adaptive_pool(x, output_size, is_max):
     def chunk(start, stop, go):
         _adaptive_pool_chunk(*go, x[start:stop], is_max, y[start:stop], idx[start:stop] if is_max else idx)
 
-    over_chunks(chunk, x.shape[0], x[0].size, x.itemsize)
+    over_chunks(chunk, x.shape[0], 0, x.itemsize, x[0].size)
     return y, idx
 
 
@@ -499,7 +499,7 @@ def adaptive_avg_pool2d_backward(gy, x_shape):
     def chunk(start, stop, go):
         _adaptive_avg_backward_chunk(*go, gy[start:stop], gx[start:stop])
 
-    over_chunks(chunk, gx.shape[0], gx[0].size, gy.itemsize)
+    over_chunks(chunk, gx.shape[0], 0, gy.itemsize, gx[0].size)
     return gx
 
 
