@@ -101,7 +101,8 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, cols):
     """Fill cols (B, C*kh*kw, Ho*Wo*n) from x (B*n, C, H, W): each block of n images is laid out
     in ``padded`` (scratch, at least C*(H+2ph)*(W+2pw)*n entries), then for each tap (i, j) and
     output row oh the Wo*n entries that tap sees are copied out; a pointwise convolution's block
-    (``_is_pointwise``) is written straight into cols."""
+    (``_is_pointwise``) is written straight into cols. Rows of cols may be longer than Ho*Wo*n
+    (a gap between rows, conv.row_stride): the entries past Ho*Wo*n are left as they are."""
     blocks = cols.shape[0]
     n = x.shape[0] // blocks
     c_in, h, w = x.shape[1:]
@@ -150,7 +151,7 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, gx):
     """The adjoint of im2col: gx (B*n, C, H, W) = the sum of every entry of cols (B, C*kh*kw,
     Ho*Wo*n) onto its source pixel, the runs of each block added into ``padded`` (scratch, as for
     im2col) and its interior then copied out; a pointwise convolution's block is copied straight
-    out of cols."""
+    out of cols. Entries of cols past Ho*Wo*n in a row are not read."""
     blocks = cols.shape[0]
     n = gx.shape[0] // blocks
     c_in, h, w = gx.shape[1:]
