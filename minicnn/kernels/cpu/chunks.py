@@ -1,5 +1,5 @@
-"""Run a convolution (or a linear layer's products, linear.py) a chunk of the batch at a time,
-on one thread or several.
+"""Run a convolution (or a linear layer's products, linear.py, or a pooling kernel, pool.py) a
+chunk of the batch at a time, on one thread or several.
 
 Why chunks: a convolution's intermediate arrays (im2col's columns, Winograd's transformed tiles)
 are many times the size of its input: 19 MB for a 64-image batch of 32-channel 16x16 maps and a
@@ -12,8 +12,8 @@ The chunks are also how several threads share the work: with ``numba.get_num_thr
 chunk runs whole on one worker thread, with BLAS on one thread (blas.limit_threads), the way PyTorch
 splits a convolution over the batch. Each chunk is one compiled function that releases the GIL
 (``nogil``) and calls BLAS itself (conv.py, blas.py). Work under threads.PARALLEL_MIN_WORK array
-entries runs on the calling thread:
-handing it to a worker costs more than it saves. One call at a time uses the workers; a call made
+entries runs on the calling thread: handing it to a worker costs more than it saves. Pooling keeps
+no intermediates, and takes one chunk per thread. One call at a time uses the workers; a call made
 meanwhile from another thread runs the same chunks on its own thread, so that BLAS's process-wide
 thread count is lowered and restored by one thread only.
 

@@ -28,9 +28,10 @@ that sees only padding gives -inf and index -1.)
 
 Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test. Each
 kernel runs over chunks of images (chunks.py), one compiled ``*_chunk`` function per chunk that
-releases the GIL, on minicnn's own worker threads as the convolutions do. (With Numba's prange,
-whose threads sleep between calls, max_pool2d's forward and backward took 4.6-5.0 ms on two
-threads in benchmarks/, against 3.8-4.4 ms on one; through the chunks, 3.0-3.3 ms.)
+releases the GIL, on minicnn's own worker threads as the convolutions do; one chunk per thread,
+since pooling keeps nothing per image that has to stay in cache. (With Numba's prange, whose
+threads sleep between calls, max_pool2d's forward and backward took 4.6-5.0 ms on two threads in
+benchmarks/, against 3.8-4.4 ms on one; through the chunks, 2.4-2.8 ms.)
 Arguments: x (N, C, H, W) float32 or float64; kernel, stride, padding, dilation are (h, w) pairs;
 shapes and ``padding <= kernel // 2`` are assumed checked by the caller (minicnn.functional).
 """
