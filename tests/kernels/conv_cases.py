@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from hypothesis import strategies as st
 
-from minicnn.kernels.cpu import threads
+from minicnn.kernels.cpu import chunks
 
 
 @st.composite
@@ -54,7 +54,7 @@ def threaded_kernels(threaded):
     old = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS) if threaded else old)
     try:
-        with mock.patch.object(threads, "PARALLEL_MIN_WORK", 0 if threaded else 1 << 62):
+        with mock.patch.object(chunks, "PARALLEL_MIN_WORK", 0 if threaded else 1 << 62):
             yield
     finally:
         numba.set_num_threads(old)

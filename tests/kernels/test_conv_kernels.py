@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from minicnn.kernels import cpu, reference
 from minicnn.kernels.cpu import chunks
-from minicnn.kernels.cpu import threads as threads_module
 from minicnn.kernels.cpu import conv as conv_module
 from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
 
@@ -354,7 +353,7 @@ def test_work_per_image_decides_the_threads_apart_from_the_chunk_size():
     def task(start, stop, go):
         seen.append((start, stop))
     with mock.patch.object(numba, "get_num_threads", return_value=2), \
-            mock.patch.object(threads_module, "PARALLEL_MIN_WORK", 100):
+            mock.patch.object(chunks, "PARALLEL_MIN_WORK", 100):
         chunks.over_chunks(task, 4, 0, 4, work_per_image=10)         # 40 entries: one thread
         assert seen == [(0, 4)]
         seen.clear()
@@ -501,7 +500,7 @@ def test_concurrent_convolutions_leave_blas_threads_as_they_were():
         finally:
             numba.set_num_threads(old)
 
-    with mock.patch.object(threads_module, "PARALLEL_MIN_WORK", 0), chunk_bytes(1):
+    with mock.patch.object(chunks, "PARALLEL_MIN_WORK", 0), chunk_bytes(1):
         workers = [threading.Thread(target=convolve) for _ in range(3)]
         for t in workers:
             t.start()

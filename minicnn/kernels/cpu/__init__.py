@@ -6,7 +6,7 @@ numba.get_num_threads() threads, minicnn's own spinning workers, BLAS on one thr
 layer and a multi-threaded OpenBLAS slow each other down 3-10x when they alternate (threads of
 each spin while the other works; libgomp's wait policy cannot be changed for Numba alone, PyTorch
 shares it), so Numba's ``workqueue`` layer is selected here unless NUMBA_THREADING_LAYER says
-otherwise. Small calls run on the calling thread (threads.PARALLEL_MIN_WORK). Thread counts follow
+otherwise. Small calls run on the calling thread (chunks.PARALLEL_MIN_WORK). Thread counts follow
 ``numba.set_num_threads`` (Numba loops and the workers); with one Numba thread, BLAS keeps its own
 count (threadpoolctl), with several the products run BLAS on one thread each (chunks.py).
 """

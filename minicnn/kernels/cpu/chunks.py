@@ -11,7 +11,7 @@ leaving the cache.
 The chunks are also how several threads share the work: with ``numba.get_num_threads()`` > 1, each
 chunk runs whole on one worker thread, with BLAS on one thread (blas.limit_threads), the way PyTorch
 splits a convolution over the batch. Each chunk is one compiled function that releases the GIL
-(``nogil``) and calls BLAS itself (conv.py, blas.py). Work under threads.PARALLEL_MIN_WORK array
+(``nogil``) and calls BLAS itself (conv.py, blas.py). Work under PARALLEL_MIN_WORK array
 entries runs on the calling thread: handing it to a worker costs more than it saves. Pooling keeps
 no intermediates, and takes one chunk per thread. One call at a time uses the workers; a call made
 meanwhile from another thread runs the same chunks on its own thread, so that BLAS's process-wide
@@ -28,7 +28,12 @@ import threading
 import numba
 import numpy as np
 
-from . import blas, spin, threads
+from . import blas, spin
+
+PARALLEL_MIN_WORK = 1 << 15
+"""Array entries a call touches from which its chunks go to the worker threads too: below that,
+handing work to another thread costs more than the pass itself (20-200 us to wake a thread on the
+virtual machines the benchmarks ran on), and the chunks run on the calling thread."""
 
 CHUNK_BYTES = 1 << 20
 """The intermediates of one chunk: about a core's L2 cache (1.25 MiB on the Xeons the benchmarks
@@ -268,10 +273,10 @@ def over_chunks(task, n, entries_per_image, itemsize, work_per_image=None):
     ``go`` (flags, index, value): for the task's compiled code to pass to spin.publish_if first
     thing (see _Workers). ``entries_per_image``: the entries of one image's intermediate arrays,
     which set the chunk size (0: none, one chunk per thread); ``work_per_image``: the entries one
-    image's work touches, which decide whether to use the workers (threads.PARALLEL_MIN_WORK;
+    image's work touches, which decide whether to use the workers (PARALLEL_MIN_WORK;
     by default entries_per_image)."""
-    work = n * (entries_per_image if work_per_image is None else work_per_image)
-    wanted = numba.get_num_threads() if work >= threads.PARALLEL_MIN_WORK else 1
+    touched = n * (entries_per_image if work_per_image is None else work_per_image)
+    wanted = numba.get_num_threads() if touched >= PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
     order = _InOrder(len(runs), wanted)

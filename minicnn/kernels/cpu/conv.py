@@ -35,7 +35,8 @@ backward this way, 2.6-5.8 ms with one Python call per kernel).
 The intermediates are scratch space: they live in per-thread buffers reused from call to call,
 because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
 returned arrays are new. Column matrices whose rows are a multiple of 2 KiB long get a gap between
-rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x on 32x32 float32 images). ``release_buffers()`` frees the scratch space (and stops the workers).
+rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x on 32x32 float32 images).
+``release_buffers()`` frees the scratch space (and stops the workers).
 
 Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padding, dilation are
 (h, w) pairs of ints (padding symmetric: asymmetric padding is F.pad's job); float32 or float64,

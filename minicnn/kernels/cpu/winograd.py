@@ -234,13 +234,13 @@ def _rows_2_to_4(f, a0, a1, b0, b1, b2, b3):
 @njit(cache=True, nogil=True, inline="always")
 def _b_low(a0, a1, a2, a3):
     """The first two of B a's four values (_b)."""
-    return a0, a1 - a2 + a3
+    return _b(a0, a1, a2, a3)[:2]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _b_high(a0, a1, a2, a3):
     """The last two of B a's four values (_b)."""
-    return a2 + a1 - a0, -a3
+    return _b(a0, a1, a2, a3)[2:]
 
 
 @njit(cache=True, nogil=True, inline="always")
