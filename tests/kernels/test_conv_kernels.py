@@ -361,6 +361,23 @@ def test_work_per_image_decides_the_threads_apart_from_the_chunk_size():
         assert sorted(seen) == [(0, 2), (2, 4)]
 
 
+def test_one_thread_runs_the_chunks_in_order_on_the_calling_thread():
+    """One thread: every chunk in turn on the calling thread, their results added in order (None
+    when every chunk gives None), the same numbers as on several threads."""
+    import threading
+    seen = []
+
+    def task(start, stop, go):
+        seen.append((start, stop, threading.get_ident()))
+        return np.array([float(start)]) if start % 2 else None
+
+    with mock.patch.object(numba, "get_num_threads", return_value=1), chunk_bytes(1):
+        np.testing.assert_array_equal(chunks.over_chunks(task, 5, 1 << 20, 4), [1.0 + 3.0])
+        assert chunks.over_chunks(lambda a, b, go: None, 5, 1 << 20, 4) is None
+    assert [(a, b) for a, b, _ in seen] == [(i, i + 1) for i in range(5)]
+    assert {ident for _, _, ident in seen} == {threading.get_ident()}
+
+
 def test_known_values():
     """A 3x3 box filter with padding 1 counts each pixel's in-bounds neighbours."""
     x = np.ones((1, 1, 3, 4))
@@ -524,7 +541,7 @@ def test_workers_that_went_to_sleep_wake_for_the_next_job():
         for _ in range(5):
             np.testing.assert_array_equal(chunks.over_chunks(task, 40, 1 << 20, 8), [sum(range(40))])
             time.sleep(0.01)                              # long enough to fall asleep
-    assert any(name.startswith("minicnn-conv") for name in seen)
+    assert any(name.startswith("minicnn-worker") for name in seen)
 
 
 def test_the_first_chunk_publishes_the_job():
