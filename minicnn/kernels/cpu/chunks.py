@@ -5,8 +5,8 @@ Why chunks: a convolution's intermediate arrays (im2col's columns, Winograd's tr
 are many times the size of its input: 19 MB for a 64-image batch of 32-channel 16x16 maps and a
 3x3 kernel. Made for the whole batch at once, they are written to memory by one pass and read back
 by the next, and the matrix product then runs at half its speed. A chunk of images whose
-intermediates fill about half of a core's L2 cache (CHUNK_BYTES) goes through every pass without
-leaving the cache.
+intermediates fit in a core's L2 cache (CHUNK_BYTES) goes through every pass without leaving
+the cache. On one thread the chunks simply run in turn (``_one_after_another``).
 
 The chunks are also how several threads share the work: with ``numba.get_num_threads()`` > 1, each
 chunk runs whole on one worker thread, with BLAS on one thread (blas.limit_threads), the way PyTorch
