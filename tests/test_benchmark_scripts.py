@@ -1,0 +1,23 @@
+"""The benchmark scripts still run against the kernels they time (tiny shapes, one call each; the
+timings themselves are not checked: they belong in benchmarks/, not in tests)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("layer, a_part", [
+    ("--shape 3 4 9 9 --out 5 --kernel 3 --stride 2 --padding 1", "rows_to_nchw"),   # one matrix a chunk
+    ("--shape 2 2 32 32 --out 3 --kernel 3 --padding 1", "gy into gapped rows"),      # one an image
+    ("--shape 2 12 6 6 --out 4 --kernel 3 --padding 1", "16 products U @ V"),        # Winograd
+])
+def test_conv_parts_runs(layer, a_part):
+    done = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "conv_parts.py"), *layer.split(),
+                           "--rounds", "1", "--calls", "1"],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("sum of the parts") == 2
+    assert a_part in done.stdout and "conv2d_backward" in done.stdout
