@@ -37,8 +37,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
     """{name: function running that pass over the batch}: the im2col path's passes."""
     (n, c), (o, _, kh, kw), out_hw = x.shape[:2], w.shape, gy.shape[2:]
     k, pixels = c * kh * kw, out_hw[0] * out_hw[1]
-    geometry = ((kh, kw), stride, padding, dilation, out_hw)
-    geometry = tuple(v for pair in geometry for v in pair)
+    geometry = (kh, kw, *stride, *padding, *dilation, *out_hw)          # as conv.py passes it
     per_image = conv._per_image(1, out_hw)
     runs = chunks(n, k * pixels * x.itemsize, 1)
     most = max(stop - start for start, stop in runs)

@@ -327,9 +327,8 @@ def output_transform_adjoint_tile_major(gy, th, tw, dmt):
     span = tw * o_ch
     g = np.zeros(4 * span, gy.dtype)              # past an odd width: stays zero
     a = np.empty(8 * span, gy.dtype)              # A dy: (4 rows, 2 columns) of (tw, O)
-    g_rows = (g[:span], g[span:2 * span], g[2 * span:3 * span], g[3 * span:])
-    a_rows = (a[:span], a[span:2 * span], a[2 * span:3 * span], a[3 * span:4 * span],
-              a[4 * span:5 * span], a[5 * span:6 * span], a[6 * span:7 * span], a[7 * span:])
+    g_rows = _four_rows(g, 0, span, span)
+    a_rows = _four_rows(a, 0, span, span) + _four_rows(a, 4 * span, span, span)
     for n in range(n_img):
         for ty in range(th):
             rows = min(2, ho - 2 * ty)
@@ -341,8 +340,7 @@ def output_transform_adjoint_tile_major(gy, th, tw, dmt):
                     for col in range(wo):
                         g[u((2 * i + col % 2) * span + (col // 2) * o_ch + o)] = src[col]
             for b in range(2):                    # A dy: each column's 2 rows to 4
-                _rows_2_to_4(_a, g_rows[b], g_rows[2 + b], a_rows[2 * 0 + b], a_rows[2 + b], a_rows[4 + b],
-                             a_rows[6 + b])
+                _rows_2_to_4(_a, g_rows[b], g_rows[2 + b], a_rows[b], a_rows[2 + b], a_rows[4 + b], a_rows[6 + b])
             dm = _tile_rows(dmt, (n * th + ty) * span, span)
             for i in range(4):                    # (A dy) A^T: each row's 2 columns to 4
                 _rows_2_to_4(_a, a_rows[2 * i], a_rows[2 * i + 1], dm[4 * i], dm[4 * i + 1], dm[4 * i + 2],
