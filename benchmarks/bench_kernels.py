@@ -11,6 +11,11 @@ Thread counts are pinned before every timed block: numba.set_num_threads for Num
 threadpoolctl for BLAS, torch.set_num_threads for PyTorch. It also reports the first call of each
 kernel in a fresh process (Numba's on-disk cache warm), which is what a user waits for at start-up.
 
+The last column, on Linux, is the share of the time the machine's CPUs were busy or wanted to be
+that went to the hypervisor during the case instead (``steal`` in /proc/stat): on a shared virtual
+machine it rose to 50% in some runs, which then took up to twice as long on two threads. A row
+with more than a few percent there measured the host as much as the kernels.
+
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE in the environment can slow NumPy's BLAS; run with
 `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_kernels.py` to compare at
 full speed (the BLAS line printed at the top says which kernel OpenBLAS picked).
@@ -75,6 +80,25 @@ def median_ms(runners, repeats, threads, rounds=7):
                 fn()
                 times[name].append(time.perf_counter() - start)
     return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def cpu_ticks():
+    """(busy, steal) clock ticks of all CPUs since boot, from /proc/stat; None where there is none.
+    busy counts user, nice, system, irq, softirq and steal time (not idle or iowait)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return user + nice + system + irq + softirq + steal, steal
+
+
+def steal_share(before, after):
+    """'12%': the share of busy ticks between two cpu_ticks() the hypervisor took; 'n/a' without."""
+    if before is None or after is None or after[0] <= before[0]:
+        return "n/a"
+    return f"{100 * (after[1] - before[1]) / (after[0] - before[0]):.0f}%"
 
 
 def conv_problem(shape, out_ch, k, s, p, d):
@@ -212,8 +236,9 @@ def main():
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"# median of {opts.repeats} repeats, forward + backward, float32, milliseconds; "
           f"load average before the run: {load}\n")
-    print("| case | minicnn's algorithm | threads | minicnn | PyTorch | NumPy ref | minicnn/PyTorch | ref/minicnn |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | minicnn's algorithm | threads | minicnn | PyTorch | NumPy ref | minicnn/PyTorch | ref/minicnn "
+          "| host's steal |")
+    print("|---|---|---|---|---|---|---|---|---|")
     def chosen(name):
         return opts.only is None or any(text in name for text in opts.only)
 
@@ -221,10 +246,13 @@ def main():
              + [(name, "direct loops", pool_runners(*params)) for name, *params in POOL_CASES if chosen(name)])
     for threads in opts.threads:
         for name, how, runners in cases:
+            before = cpu_ticks()
             ms = median_ms(runners, opts.repeats, threads, opts.rounds)
+            stolen = steal_share(before, cpu_ticks())
             torch_ms = ms.get("pytorch", float("nan"))
             print(f"| {name} | {how} | {threads} | {ms['minicnn']:.2f} | {torch_ms:.2f} | {ms['reference']:.2f} "
-                  f"| {ms['minicnn'] / torch_ms:.2f}x | {ms['reference'] / ms['minicnn']:.1f}x |", flush=True)
+                  f"| {ms['minicnn'] / torch_ms:.2f}x | {ms['reference'] / ms['minicnn']:.1f}x | {stolen} |",
+                  flush=True)
     print("\nFirst call of each kernel in a fresh process (Numba cache warm), seconds:")
     for name, sec in first_calls():
         print(f"  {name:30s} {sec:.3f}")

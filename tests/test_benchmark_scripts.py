@@ -21,3 +21,14 @@ def test_conv_parts_runs(layer, a_part):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("sum of the parts") == 2
     assert a_part in done.stdout and "conv2d_backward" in done.stdout
+
+
+def test_bench_kernels_runs():
+    """One case, one call per implementation, one thread: the table's row and the first calls."""
+    done = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "bench_kernels.py"), "--only", "C5",
+                           "--repeats", "1", "--rounds", "1", "--threads", "1"],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| LeNet C5")]
+    assert len(rows) == 1 and rows[0].count("|") == 10, done.stdout
+    assert "conv2d_backward" in done.stdout.split("First call", 1)[1]
