@@ -35,11 +35,13 @@ PARALLEL_MIN_WORK = 1 << 15
 handing work to another thread costs more than the pass itself (20-200 us to wake a thread on the
 virtual machines the benchmarks ran on), and the chunks run on the calling thread."""
 
-CHUNK_BYTES = 1 << 20
-"""The intermediates of one chunk: about a core's L2 cache (1.25 MiB on the Xeons the benchmarks
-ran on; 1-2 MiB on most current x86 and ARM cores). Half of that was as fast on one thread and
-slower on two; from 256 KiB to 2 MiB no size was measurably faster on the strided and Winograd
-layers of benchmarks/ (+-20% between repeats)."""
+CHUNK_BYTES = 5 << 18
+"""The intermediates of one chunk: a core's L2 cache, 1.25 MiB on the Xeons the benchmarks ran on
+(1-2 MiB on most current x86 and ARM cores). Measured against 1 MiB, turn by turn in one process:
+the (64, 64, 8, 8) -> 128 stride-2 layer ran 9-13% faster on one thread and 10-21% on two (two
+chunks of 32 images instead of three of 21-22, whose weight-gradient products ran 1.5x slower),
+a (64, 64, 16, 16) -> 128 one 10-16% faster, the other layers of benchmarks/ the same within
++-5%. 2 MiB and more made the Winograd layer and LeNet-5's C3 5-10% slower."""
 
 _lock = threading.Lock()            # guards _pool
 _pool = None                        # the _Workers, made on first use
