@@ -41,7 +41,7 @@ CHUNK_BYTES = 5 << 18
 the (64, 64, 8, 8) -> 128 stride-2 layer ran 9-13% faster on one thread and 10-21% on two (two
 chunks of 32 images instead of three of 21-22, whose weight-gradient products ran 1.5x slower),
 a (64, 64, 16, 16) -> 128 one 10-16% faster, the other layers of benchmarks/ the same within
-+-5%. 2 MiB and more made the Winograd layer and LeNet-5's C3 5-10% slower."""
++-5%. 2 MiB made the Winograd layer and LeNet-5's C3 7-8% slower, 4 MiB 34-40%."""
 
 _lock = threading.Lock()            # guards _pool
 _pool = None                        # the _Workers, made on first use
