@@ -8,19 +8,17 @@ Runs the passes minicnn/kernels/cpu/conv.py runs for each chunk of the batch (im
 products, the layout changes, col2im; or Winograd's transforms and products), each pass over the
 whole batch chunk by chunk in the same reused buffers, and prints its milliseconds for the batch,
 next to the whole conv2d_forward and conv2d_backward calls (and PyTorch's, when installed). One
-thread, float32, groups=1. The passes take turns (``--rounds`` turns of ``--calls`` calls each) so
-that a change in the machine's load hits them alike; medians.
+thread, float32, groups=1. The passes take turns (``--rounds`` turns of ``--calls`` calls each,
+bench_kernels.median_ms) so that a change in the machine's load hits them alike; medians.
 
 A pass timed alone finds its inputs in cache, so the parts add up to less than the whole call:
 the difference is what the passes cost each other (cache misses, Python between them). The
 products run in NumPy's BLAS here (np.matmul, the library conv.py calls from compiled code).
 """
 import argparse
-import time
 
-import numba
 import numpy as np
-import threadpoolctl
+from bench_kernels import median_ms                  # the same turns, one thread pinned
 
 from minicnn.kernels.cpu import conv, im2col, winograd
 from minicnn.kernels.cpu.chunks import chunks
@@ -173,20 +171,6 @@ def winograd_parts(x, w, gy, padding):
     return "Winograd F(2x2,3x3)", len(runs), (forward, backward)
 
 
-def medians(runners, rounds, calls):
-    """{name: median milliseconds}, the runners taking turns."""
-    times = {name: [] for name in runners}
-    for fn in runners.values():
-        fn()                                        # compile, caches, buffers
-    for _ in range(rounds):
-        for name, fn in runners.items():
-            for _ in range(calls):
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, nargs=4, metavar=("N", "C", "H", "W"), default=[64, 64, 8, 8])
@@ -199,10 +183,6 @@ def main():
     parser.add_argument("--calls", type=int, default=5)
     opts = parser.parse_args()
 
-    numba.set_num_threads(1)
-    threadpoolctl.threadpool_limits(1)
-    if torch is not None:
-        torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(opts.shape, dtype=np.float32)
     w = 0.1 * rng.standard_normal((opts.out, opts.shape[1], opts.kernel, opts.kernel), dtype=np.float32)
@@ -227,7 +207,7 @@ def main():
             tx.grad = tw.grad = tb.grad = None
             torch_F.conv2d(tx, tw, tb, *args).backward(tgy)
         whole["PyTorch forward + backward"] = torch_both
-    ms = medians({**forward, **backward, **whole}, opts.rounds, opts.calls)
+    ms = median_ms({**forward, **backward, **whole}, opts.rounds * opts.calls, 1, opts.rounds)
 
     print(f"# conv {tuple(opts.shape)} -> {opts.out}, k{opts.kernel} s{opts.stride} p{opts.padding} "
           f"d{opts.dilation}: {how}, {count} chunks; one thread, milliseconds for the batch\n")

@@ -364,7 +364,6 @@ def test_work_per_image_decides_the_threads_apart_from_the_chunk_size():
 def test_one_thread_runs_the_chunks_in_order_on_the_calling_thread():
     """One thread: every chunk in turn on the calling thread, their results added in order (None
     when every chunk gives None), the same numbers as on several threads."""
-    import threading
     seen = []
 
     def task(start, stop, go):
