@@ -276,32 +276,56 @@ def test_threads_give_the_serial_numbers_exactly(winograd):
             np.testing.assert_array_equal(threaded, serial)
 
 
+def python_loop(body, total=None):
+    """A work(plan, go, images) for chunks.over_chunks that runs body(start, stop) for each chunk
+    it takes, in Python rather than in a compiled loop (the same next_chunk and add_in_order), and
+    adds body's results into ``total`` in chunk order when given."""
+    def work(plan, go, images):
+        index = -1
+        while True:
+            index, start, stop = chunks.next_chunk(plan, go, index)
+            if index < 0:
+                break
+            part = body(start, stop)
+            if total is not None:
+                chunks.add_in_order(plan, index, part, total)
+    return work
+
+
 def test_every_thread_gets_a_chunk_at_once():
-    """Six threads each hold a chunk at the same time (none waits for the sum to catch up), and
-    the sum comes out in chunk order."""
-    import threading
-    order = chunks._InOrder(12, 6)
+    """Six threads each hold a chunk at the same time (none waits for another to finish first),
+    and the sum comes out in chunk order."""
+    plan = chunks.schedule([(i, i + 1) for i in range(12)])
+    total = np.zeros(1)
     all_in = threading.Barrier(6, timeout=5)
+    held = threading.local()
 
-    def work():
-        first = True
-        while (index := order.take()) is not None:
-            if first:
-                try:
-                    all_in.wait()                 # times out if a thread is held back
-                except threading.BrokenBarrierError:
-                    order.fail()                  # lets the held-back threads go
-                    return
-                first = False
-            order.put(index, np.array([float(index)]))
+    def body(start, stop):
+        if not getattr(held, "first", False):
+            held.first = True
+            all_in.wait()                         # times out if a thread is held back
+        return np.array([float(start)])
 
-    workers = [threading.Thread(target=work) for _ in range(6)]
+    workers = [threading.Thread(target=python_loop(body, total), args=(plan, chunks._NO_GO, 1))
+               for _ in range(6)]
     for t in workers:
         t.start()
     for t in workers:
         t.join()
     assert not all_in.broken
-    np.testing.assert_array_equal(order.total, [sum(range(12))])
+    np.testing.assert_array_equal(total, [sum(range(12))])
+
+
+def test_the_threads_get_buffers_for_the_largest_chunk():
+    seen = []
+
+    def work(plan, go, images):
+        seen.append(images)
+        python_loop(lambda start, stop: None)(plan, go, images)
+
+    with threaded_kernels(True), chunk_bytes(3):                    # 1 byte an image: 3 a chunk
+        chunks.over_chunks(work, 10, 1, 1)
+    assert seen and set(seen) == {3}                                # chunks of 2 and 3 images
 
 
 def test_a_failing_chunk_stops_the_other_threads():
@@ -309,21 +333,22 @@ def test_a_failing_chunk_stops_the_other_threads():
     wait for the failed chunk's result)."""
     calls = []
 
-    def task(start, stop, go):
+    def body(start, stop):
         calls.append(start)
         if start == 3:
             raise RuntimeError("chunk 3")
         return np.ones(2)
 
     with threaded_kernels(True), chunk_bytes(1), pytest.raises(RuntimeError, match="chunk 3"):
-        chunks.over_chunks(task, 40, 1 << 20, 8)
+        chunks.over_chunks(python_loop(body, np.zeros(2)), 40, 1 << 20, 8)
     assert len(calls) < 40
     done = len(calls)
     time.sleep(0.05)
     assert len(calls) == done                                       # no chunk ran after the call
+    total = np.zeros(2)
     with threaded_kernels(True), chunk_bytes(1):                    # and the next call works
-        np.testing.assert_array_equal(chunks.over_chunks(lambda a, b, go: np.ones(2) * (b - a), 40, 1 << 20, 8),
-                                      [40, 40])
+        chunks.over_chunks(python_loop(lambda a, b: np.ones(2) * (b - a), total), 40, 1 << 20, 8)
+    np.testing.assert_array_equal(total, [40, 40])
 
 
 @given(n=st.integers(1, 200), per_image=st.integers(1, 3 * chunks.CHUNK_BYTES), workers=st.integers(1, 4))
@@ -349,32 +374,50 @@ def test_chunks_examples():
 def test_work_per_image_decides_the_threads_apart_from_the_chunk_size():
     """Pooling: no intermediates, so one chunk per thread, but enough work to use the threads."""
     seen = []
-
-    def task(start, stop, go):
-        seen.append((start, stop))
+    work = python_loop(lambda start, stop: seen.append((start, stop)))
     with mock.patch.object(numba, "get_num_threads", return_value=2), \
             mock.patch.object(chunks, "PARALLEL_MIN_WORK", 100):
-        chunks.over_chunks(task, 4, 0, 4, work_per_image=10)         # 40 entries: one thread
+        chunks.over_chunks(work, 4, 0, 4, work_per_image=10)         # 40 entries: one thread
         assert seen == [(0, 4)]
         seen.clear()
-        chunks.over_chunks(task, 4, 0, 4, work_per_image=50)         # 200 entries: two
+        chunks.over_chunks(work, 4, 0, 4, work_per_image=50)         # 200 entries: two
         assert sorted(seen) == [(0, 2), (2, 4)]
 
 
 def test_one_thread_runs_the_chunks_in_order_on_the_calling_thread():
-    """One thread: every chunk in turn on the calling thread, their results added in order (None
-    when every chunk gives None), the same numbers as on several threads."""
+    """One thread: every chunk in turn on the calling thread, their results added in order."""
     seen = []
 
-    def task(start, stop, go):
+    def body(start, stop):
         seen.append((start, stop, threading.get_ident()))
-        return np.array([float(start)]) if start % 2 else None
+        return np.array([float(start)])
 
+    total = np.zeros(1)
     with mock.patch.object(numba, "get_num_threads", return_value=1), chunk_bytes(1):
-        np.testing.assert_array_equal(chunks.over_chunks(task, 5, 1 << 20, 4), [1.0 + 3.0])
-        assert chunks.over_chunks(lambda a, b, go: None, 5, 1 << 20, 4) is None
+        chunks.over_chunks(python_loop(body, total), 5, 1 << 20, 4)
+    np.testing.assert_array_equal(total, [0.0 + 1.0 + 2.0 + 3.0 + 4.0])
     assert [(a, b) for a, b, _ in seen] == [(i, i + 1) for i in range(5)]
     assert {ident for _, _, ident in seen} == {threading.get_ident()}
+
+
+def test_the_sum_is_added_in_chunk_order():
+    """Parts whose float sum depends on the order (1e16 + 1 - 1e16): the same result on one
+    thread and on two, in every run, whichever thread finishes first."""
+    values = [1e16, 1.0, -1e16, 1.0, 3.0, -2.5, 1e-3, 7.0] * 4
+
+    def body(start, stop):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.001)                     # the workers' chunks finish late
+        return np.array([values[start]])
+
+    expected = values[0]
+    for v in values[1:]:
+        expected += v
+    for threaded in (False, True, True, True):
+        total = np.zeros(1)
+        with threaded_kernels(threaded), chunk_bytes(1):
+            chunks.over_chunks(python_loop(body, total), len(values), 1 << 20, 8)
+        assert total[0] == expected
 
 
 def test_known_values():
@@ -531,53 +574,62 @@ def test_workers_that_went_to_sleep_wake_for_the_next_job():
     takes chunks again (the sums stay those of the chunks in order)."""
     seen = set()
 
-    def task(start, stop, go):
+    def body(start, stop):
         seen.add(threading.current_thread().name)
         time.sleep(0.002)                                 # long enough for a worker to join in
         return np.array([float(start)])
 
     with threaded_kernels(True), chunk_bytes(1), mock.patch.object(chunks, "SPIN_ROUNDS", 1):
         for _ in range(5):
-            np.testing.assert_array_equal(chunks.over_chunks(task, 40, 1 << 20, 8), [sum(range(40))])
+            total = np.zeros(1)
+            chunks.over_chunks(python_loop(body, total), 40, 1 << 20, 8)
+            np.testing.assert_array_equal(total, [sum(range(40))])
             time.sleep(0.01)                              # long enough to fall asleep
     assert any(name.startswith("minicnn-worker") for name in seen)
 
 
-def test_the_first_chunk_publishes_the_job():
-    """The calling thread's first chunk gets go = (flags, 0, job number) to publish, the others
-    and the workers' chunks a go that publishes nothing."""
+def test_the_calling_thread_publishes_the_job():
+    """The calling thread's work gets go = (flags, 0, job number), which its first next_chunk
+    publishes; the workers get a go that publishes nothing."""
     gos = []
 
-    def task(start, stop, go):
+    def work(plan, go, images):
         gos.append((threading.current_thread() is threading.main_thread(), go[2]))
-        time.sleep(0.001)
+        index, start, stop = chunks.next_chunk(plan, go, -1)
+        if go[2]:
+            assert go[0][go[1]] == go[2]              # published
+        while index >= 0:
+            time.sleep(0.001)
+            index, start, stop = chunks.next_chunk(plan, go, index)
 
     with threaded_kernels(True), chunk_bytes(1):
         for _ in range(3):
             gos.clear()
-            chunks.over_chunks(task, 8, 1 << 20, 8)
-            mains = [value for is_main, value in gos if is_main]
-            assert mains[0] > 0 and not any(mains[1:])
+            chunks.over_chunks(work, 8, 1 << 20, 8)
+            assert [value > 0 for is_main, value in gos if is_main] == [True]
             assert not any(value for is_main, value in gos if not is_main)
 
 
 def test_a_workers_error_is_raised_after_every_chunk_has_stopped():
     running = []
 
-    def task(start, stop, go):
+    def body(start, stop):
         running.append(start)
         time.sleep(0.002)
         if threading.current_thread() is not threading.main_thread():
             raise ValueError("in a worker")
         running.remove(start)
+        return np.ones(1)
 
     with threaded_kernels(True), chunk_bytes(1):
         with pytest.raises(ValueError, match="in a worker"):
-            chunks.over_chunks(task, 40, 1 << 20, 8)
+            chunks.over_chunks(python_loop(body, np.zeros(1)), 40, 1 << 20, 8)
         left = list(running)
         time.sleep(0.02)
         assert running == left                            # nothing ran after the call
-        np.testing.assert_array_equal(chunks.over_chunks(lambda a, b, go: np.ones(1), 40, 1 << 20, 8), [40])
+        total = np.zeros(1)
+        chunks.over_chunks(python_loop(lambda a, b: np.ones(1), total), 40, 1 << 20, 8)
+        np.testing.assert_array_equal(total, [40])
 
 
 def test_the_worker_pool_is_kept_across_batch_sizes():

@@ -6,16 +6,24 @@ are many times the size of its input: 19 MB for a 64-image batch of 32-channel 1
 3x3 kernel. Made for the whole batch at once, they are written to memory by one pass and read back
 by the next, and the matrix product then runs at half its speed. A chunk of images whose
 intermediates fit in a core's L2 cache (CHUNK_BYTES) goes through every pass without leaving
-the cache. On one thread the chunks simply run in turn (``_one_after_another``).
+the cache. On one thread the chunks simply run in turn.
 
 The chunks are also how several threads share the work: with ``numba.get_num_threads()`` > 1, each
 chunk runs whole on one worker thread, with BLAS on one thread (blas.limit_threads), the way PyTorch
-splits a convolution over the batch. Each chunk is one compiled function that releases the GIL
-(``nogil``) and calls BLAS itself (conv.py, blas.py). Work under PARALLEL_MIN_WORK array
-entries runs on the calling thread: handing it to a worker costs more than it saves. Pooling keeps
-no intermediates, and takes one chunk per thread. One call at a time uses the workers; a call made
-meanwhile from another thread runs the same chunks on its own thread, so that BLAS's process-wide
-thread count is lowered and restored by one thread only.
+splits a convolution over the batch. Work under PARALLEL_MIN_WORK array entries runs on the calling
+thread: handing it to a worker costs more than it saves. Pooling keeps no intermediates, and takes
+one chunk per thread. One call at a time uses the workers; a call made meanwhile from another
+thread runs the same chunks on its own thread, so that BLAS's process-wide thread count is lowered
+and restored by one thread only.
+
+Each thread runs one compiled loop (conv.py's ``_forward_block``, pool.py's ``_max_pool_chunks``,
+...) that takes chunks from the call's schedule itself, one at a time (``next_chunk``: an atomic
+add on a counter), until none is left, without the GIL, calling BLAS itself (blas.py). So a thread
+enters Python once a call, not once a chunk: with a Python function per chunk, its glue (buffers,
+slices, a lock to hand out the chunks and one to add up their results) and the GIL hand-offs
+around it took a quarter of LeNet-5's C3 forward pass on two threads (1.18-1.22 ms against 0.87).
+Results that add up over the chunks (a weight gradient) are added in chunk order
+(``add_in_order``), so that a sum has the same rounding on every run and thread count.
 
 The workers wait for work spinning on a flag, not sleeping (spin.py, ``_Workers``): woken from a
 ThreadPoolExecutor's queue, a worker started 50 us to over 1 ms after the call, which made LeNet-5's
@@ -27,6 +35,7 @@ import threading
 
 import numba
 import numpy as np
+from numba import njit
 
 from . import blas, spin
 
@@ -93,27 +102,27 @@ Python (which let Ctrl-C through)."""
 
 class _Workers:
     """Worker threads that wait for work spinning on a flag (spin.py), and sleep only after
-    SPIN_ROUNDS without any. ``run(order, work, helpers)`` runs work(go) on the calling thread and
-    work(None) on the first ``helpers`` workers, and returns once the chunks of ``order`` are all
-    done. Flag 0 holds the number of the latest job, flag 1 the last job whose chunks are done.
+    SPIN_ROUNDS without any. ``run(plan, work, helpers)`` runs work(go) on the calling thread and
+    work(None) on the first ``helpers`` workers, and returns once the chunks of ``plan`` (a
+    schedule, below) are all done. Flag 0 holds the number of the latest job.
 
-    The calling thread holds the GIL from the moment it posts a job until its first chunk's
-    compiled code starts, and a worker that asks for the GIL meanwhile sleeps until the operating
-    system wakes it (up to 1 ms here). So the job's number is published by that compiled code
-    itself: ``go`` = (flags, 0, number), which conv.py's chunk functions pass to
-    spin.publish_if. A worker then finds the GIL free. Sleeping workers are told at once."""
+    The calling thread holds the GIL from the moment it posts a job until its compiled code
+    starts, and a worker that asks for the GIL meanwhile sleeps until the operating system wakes
+    it (up to 1 ms here). So the job's number is published by that compiled code itself: ``go`` =
+    (flags, 0, number), which ``next_chunk`` publishes first thing. A worker then finds the GIL free.
+    Sleeping workers are told at once."""
 
     def __init__(self):
-        self._flags = np.zeros(2 * spin.FLAG_STRIDE, np.int64)
+        self._flags = np.zeros(spin.FLAG_STRIDE, np.int64)
         self._job = (0, None, 0)                  # (number, work, helpers); work None: stop
         self._threads = []
         self._errors = []
         self._awake = threading.Condition()       # for sleeping workers
         self._sleeping = 0
 
-    def run(self, order, work, helpers):
-        """work(go) here and work(None) on ``helpers`` workers (started when missing) until order
-        is over; a worker's error is raised here."""
+    def run(self, plan, work, helpers):
+        """work(go) here and work(None) on ``helpers`` workers (started when missing) until the
+        chunks of ``plan`` are done; a worker's error is raised here."""
         while len(self._threads) < helpers:
             thread = threading.Thread(target=self._serve, args=(len(self._threads), self._job[0]),
                                       name=f"minicnn-worker-{len(self._threads)}", daemon=True)
@@ -121,12 +130,11 @@ class _Workers:
             thread.start()
         self._errors.clear()
         number = self._job[0] + 1
-        order.done = (self._flags, spin.FLAG_STRIDE, number)
         self._post(work, helpers, number, now=False)
         try:
             work((self._flags, 0, number))
         finally:
-            while not spin.wait_for_all(self._flags, spin.FLAG_STRIDE, 1, number, JOIN_ROUNDS):
+            while not _over(plan, JOIN_ROUNDS):
                 pass                              # a chunk a worker took is still running
         if self._errors:
             raise self._errors.pop()
@@ -197,124 +205,129 @@ def _after_fork_in_child():
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class _InOrder:
-    """The chunks of one call, handed out in order to whichever thread is free, and their results
-    added up in chunk order whichever thread made them, so that the sum has the same rounding on
-    every run. One thread at a time adds (the others go on computing); a result that comes early
-    waits, and no chunk is taken more than 2 per thread ahead of the sum, which bounds the results
-    kept waiting."""
-
-    def __init__(self, count, threads):
-        self._count, self._ahead = count, 2 * max(1, threads)
-        self._taken = self._added = self._running = 0
-        self._early = {}                          # chunk index -> its result, not added yet
-        self._adding = self._failed = self._over = False
-        self._changed = threading.Condition()
-        self.total = None
-        self.done = None                          # (flags, index, value) published once over
-
-    def _check_over(self):
-        """Publish ``done`` once every chunk is added, or a chunk failed and none still runs.
-        Called with the lock held."""
-        if not self._over and (self._added == self._count or (self._failed and self._running == 0)):
-            self._over = True
-            if self.done is not None:
-                spin.publish(*self.done)
-
-    def take(self):
-        """The index of the next chunk to compute, or None when none is left (or a chunk failed)."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._failed or self._taken == self._count
-                                   or self._taken - self._added < self._ahead)
-            if self._failed or self._taken == self._count:
-                return None
-            self._taken += 1
-            self._running += 1
-            return self._taken - 1
-
-    def put(self, index, part):
-        """Chunk ``index``'s result; added now if every earlier one has been."""
-        with self._changed:
-            self._running -= 1
-            self._early[index] = part
-            if self._adding or self._failed:      # the thread adding now will take it
-                self._check_over()
-                return
-            self._adding = True
-        while True:
-            with self._changed:
-                if self._added not in self._early:
-                    self._adding = False
-                    return
-                part = self._early.pop(self._added)
-            self.total = _added(self.total, part)
-            with self._changed:
-                self._added += 1
-                self._changed.notify_all()
-                self._check_over()
-
-    def fail(self):
-        """A chunk raised: the other threads stop taking chunks (its result will never come)."""
-        with self._changed:
-            self._failed = True
-            self._running -= 1
-            self._changed.notify_all()
-            self._check_over()
+# The schedule of one call: an int64 array of counters, each on a cache line of its own
+# (spin.FLAG_STRIDE entries apart), then the chunks' bounds: chunk i is images
+# schedule[_BOUNDS + i] to schedule[_BOUNDS + i + 1].
+_NEXT = 0                              # the next chunk to take (each thread adds 1 and gets it)
+_FINISHED = 1 * spin.FLAG_STRIDE       # chunks done
+_ADDED = 2 * spin.FLAG_STRIDE          # chunks whose results are in the sum (add_in_order)
+_FAILED = 3 * spin.FLAG_STRIDE         # 1 once a thread raised: the others take no more chunks
+_BUSY = 4 * spin.FLAG_STRIDE           # threads inside the call's work now
+_BOUNDS = 5 * spin.FLAG_STRIDE
 
 
-def _added(total, part):
-    """total + part, in total's memory (part itself when total is None; total when part is None)."""
-    if part is None:
-        return total
-    return part if total is None else np.add(total, part, out=total)
+def schedule(runs):
+    """The schedule of the chunks ``runs`` [(start, stop), ...], none taken yet."""
+    plan = np.zeros(_BOUNDS + len(runs) + 1, np.int64)
+    plan[_BOUNDS + 1:] = [stop for _, stop in runs]
+    return plan
+
+
+@njit(cache=True, nogil=True)
+def next_chunk(plan, go, previous):
+    """(index, start, stop) of the next chunk this thread takes: the next one no thread has taken
+    yet; index -1 when none is left or a thread failed. ``previous``: the chunk this thread just
+    did (counted done now), or -1 on the first call, which publishes ``go`` (flags, index, value)
+    first (see _Workers). A compiled chunk loop reads:
+
+        index, start, stop = next_chunk(plan, go, -1)
+        while index >= 0:
+            ...                                   # images start:stop
+            index, start, stop = next_chunk(plan, go, index)
+    """
+    if previous < 0:
+        spin.publish_if(go[0], go[1], go[2])
+    else:
+        spin.fetch_add(plan, _FINISHED, 1)
+    count = plan.size - _BOUNDS - 1
+    if spin.load(plan, _FAILED) == 0:
+        index = spin.fetch_add(plan, _NEXT, 1)
+        if index < count:
+            return index, plan[_BOUNDS + index], plan[_BOUNDS + index + 1]
+    return -1, 0, 0
+
+
+@njit(cache=True, nogil=True)
+def add_in_order(plan, index, part, total):
+    """total = part for chunk 0, else total += part, once the parts of every earlier chunk are in:
+    the sum has the same rounding on every run and thread count. The thread waits (spinning) for
+    the earlier chunks; it has taken no new chunk meanwhile, so one part per thread is all the
+    memory the sum needs. part and total: C-contiguous arrays of one shape."""
+    while spin.load(plan, _ADDED) != index:
+        if spin.load(plan, _FAILED) != 0:
+            return
+        spin.pause()
+    t, p = total.reshape(-1), part.reshape(-1)
+    if index == 0:
+        t[:] = p
+    else:
+        t += p
+    spin.publish(plan, _ADDED, index + 1)
+
+
+@njit(cache=True, nogil=True)
+def _over(plan, rounds):
+    """True once every chunk is done, or a thread failed and no thread is inside the work any more;
+    False after ``rounds`` rounds of loads and a yield."""
+    count = plan.size - _BOUNDS - 1
+    for _ in range(rounds):
+        if spin.load(plan, _FINISHED) == count:
+            return True
+        if spin.load(plan, _FAILED) != 0 and spin.load(plan, _BUSY) == 0:
+            return True
+        spin.pause()
+    return False
 
 
 _NO_GO = (np.zeros(1, np.int64), 0, 0)              # publish_if with value 0: nothing to publish
 
 
-def _one_after_another(task, runs):
-    """The sum of the chunks' results, each chunk run on this thread in turn: the same sum as
-    _InOrder's, without its locks, which cost 6-7 us a chunk (0.2 ms for a Winograd layer's 32)."""
-    total = None
-    for start, stop in runs:
-        total = _added(total, task(start, stop, _NO_GO))
-    return total
+def _drained(work, plan, go, images):
+    """work(plan, go, images), which must return only once next_chunk gave it no chunk: else the
+    chunks left would never be done (and the threads waiting for them would wait for ever)."""
+    work(plan, go, images)
+    if spin.load(plan, _FAILED) == 0 and spin.load(plan, _NEXT) < plan.size - _BOUNDS - 1:
+        raise RuntimeError(f"{getattr(work, '__qualname__', work)} returned before next_chunk ran out "
+                           "of chunks")
 
 
-def over_chunks(task, n, entries_per_image, itemsize, work_per_image=None):
-    """The sum of task(start, stop, go) over the chunks of the batch (None when the task returns
-    None), run on the calling thread, or on numba.get_num_threads() threads (the calling one and
-    workers) with BLAS on one thread each. The threads take the chunks one at a time, each the next
-    one left when it is free (a thread slowed by other work takes fewer), and the results are added
-    in chunk order: the same numbers on every run and on one thread as on several.
-    ``go`` (flags, index, value): for the task's compiled code to pass to spin.publish_if first
-    thing (see _Workers). ``entries_per_image``: the entries of one image's intermediate arrays,
-    which set the chunk size (0: none, one chunk per thread); ``work_per_image``: the entries one
-    image's work touches, which decide whether to use the workers (PARALLEL_MIN_WORK;
-    by default entries_per_image)."""
+def over_chunks(work, n, entries_per_image, itemsize, work_per_image=None):
+    """Run the chunks of the batch of n images through work(plan, go, images), on the calling
+    thread, or on numba.get_num_threads() threads (the calling one and workers) with BLAS on one
+    thread each. ``work`` gets this thread's scratch buffers, sized for ``images`` (the largest
+    chunk), and passes them with ``plan`` and ``go`` to a compiled function that runs the chunks
+    it takes (next_chunk), so that each thread enters Python
+    once a call, not once a chunk: a thread slowed by other work takes fewer chunks, and results
+    summed with add_in_order come out the same on every run, one thread or several.
+    ``entries_per_image``: the entries of one image's intermediate arrays, which set the chunk size
+    (0: none, one chunk per thread); ``work_per_image``: the entries one image's work touches,
+    which decide whether to use the workers (PARALLEL_MIN_WORK; by default entries_per_image)."""
     threads = numba.get_num_threads()
     touched = n * (entries_per_image if work_per_image is None else work_per_image)
     wanted = threads if touched >= PARALLEL_MIN_WORK else 1
     runs = chunks(n, entries_per_image * itemsize, wanted)
     wanted = min(wanted, len(runs))
+    plan, count = schedule(runs), len(runs)
+    images = max((stop - start for start, stop in runs), default=0)
     if threads == 1:                              # BLAS's own thread count is the user's then
-        return _one_after_another(task, runs)
+        _drained(work, plan, _NO_GO, images)
+        return
     with _workers_and_one_blas_thread() as parallel:
         if not parallel or wanted <= 1:           # small, or another call has the workers: the
-            return _one_after_another(task, runs)     # same chunks on this thread, the same numbers
-        order = _InOrder(len(runs), wanted)
+            _drained(work, plan, _NO_GO, images)  # same chunks on this thread, the same numbers
+            return
 
-        def work(go=None):
-            while (index := order.take()) is not None:
-                try:
-                    part = task(*runs[index], go or _NO_GO)
-                except BaseException:
-                    order.fail()
-                    raise
-                if go is not None:                # published by the task's compiled code, or
-                    spin.publish(*go)             # now, for a task that has none
-                    go = None
-                order.put(index, part)
+        def on_thread(go=None):
+            spin.fetch_add(plan, _BUSY, 1)
+            if spin.load(plan, _NEXT) >= count:   # a worker that came late: nothing left
+                spin.fetch_add(plan, _BUSY, -1)
+                return
+            try:
+                _drained(work, plan, go or _NO_GO, images)
+            except BaseException:
+                spin.publish(plan, _FAILED, 1)
+                raise
+            finally:
+                spin.fetch_add(plan, _BUSY, -1)
 
-        _workers().run(order, work, wanted - 1)   # the calling thread works too
-    return order.total
+        _workers().run(plan, on_thread, wanted - 1)   # the calling thread works too

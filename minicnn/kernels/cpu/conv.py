@@ -26,16 +26,19 @@ a few input channels the products are too thin for that to pay: the transforms c
 they save.
 
 Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
-several Numba threads each chunk runs on one worker thread, BLAS on one thread. An im2col chunk is
-one compiled function (``_forward_block``, ``_backward_per_image``, ...) that calls the GEMM itself
-(blas.py): from Python, each of its kernels and products would give the GIL up and take it back,
-and two threads then wait for each other (on two threads LeNet-5's C3 took 2.05 ms forward and
-backward this way, 2.6-5.8 ms with one Python call per kernel).
+several Numba threads each chunk runs on one worker thread, BLAS on one thread. Each thread runs
+one compiled loop over the chunks it takes (``_forward_block``, ``_backward_per_image``, ...) that
+calls the GEMM itself (blas.py): from Python, each of its kernels and products would give the GIL
+up and take it back, and two threads then wait for each other (on two threads LeNet-5's C3 took
+2.05 ms forward and backward with one compiled function per chunk, 2.6-5.8 ms with one Python call
+per kernel).
 
 The intermediates are scratch space: they live in per-thread buffers reused from call to call,
-because a fresh array of many megabytes costs a page fault per 4 KiB on every call. Only the
-returned arrays are new. Column matrices whose rows are a multiple of 2 KiB long get a gap between
-rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x on 32x32 float32 images).
+because a fresh array of many megabytes costs a page fault per 4 KiB on every call; each thread's
+loop gets them flat, sized for the largest chunk, and views each chunk's matrices at their start
+(``_matrices``, ``_tile``). Only the returned arrays are new. Column matrices whose rows are a
+multiple of 2 KiB long get a gap between rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x
+on 32x32 float32 images).
 ``release_buffers()`` frees the scratch space (and stops the workers).
 
 Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padding, dilation are
@@ -47,9 +50,9 @@ from numba import njit
 
 from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
-from . import spin, winograd
+from . import winograd
 from .blas import gemm
-from .chunks import over_chunks, stop_workers
+from .chunks import add_in_order, next_chunk, over_chunks, stop_workers
 from .im2col import channel_sums, col2im, copy_rows, im2col, nchw_to_rows, rows_to_nchw
 
 _scratch = ScratchBuffers(np.empty)
@@ -97,17 +100,23 @@ def _padded(x_shape, padding, per_image, dtype):
     return _buffer("padded", (c * (h + 2 * padding[0]) * (w + 2 * padding[1]) * images,), dtype)
 
 
-def _column_buffer(x_shape, kernel, out_hw, per_image, ones, dtype):
-    """This thread's 'cols' buffer for a chunk of x_shape (n, C, H, W): (n, K [+ 1], L) per image,
-    else (1, K [+ 1], L*n), K = C*kh*kw; ``ones``: the extra row that _columns fills with ones."""
+def _matrix_buffer(slot, x_shape, rows, pixels, per_image, dtype):
+    """This thread's buffer ``slot``, flat, with room for a chunk of x_shape (n, C, H, W) as
+    matrices of ``rows`` rows of ``pixels`` entries an image and their gaps (row_stride): n of
+    them per image, else one of pixels * n entries a row (_matrices makes them)."""
     blocks, images = _block_size(x_shape[0], per_image)
-    k = x_shape[1] * kernel[0] * kernel[1]
-    return _buffer("cols", (blocks, k + ones, row_stride(out_hw[0] * out_hw[1] * images, dtype)), dtype)
+    return _buffer(slot, (blocks * rows * (pixels * images + ROW_GAP_BYTES // np.dtype(dtype).itemsize),), dtype)
 
 
 ALIASED_ROW_BYTES = 2048
 """Rows of a multiple of this many bytes get ROW_GAP_BYTES more between them (row_stride)."""
 ROW_GAP_BYTES = 128
+
+
+@njit(cache=True, nogil=True)
+def _row_stride(entries, itemsize, aliased_bytes, gap_bytes):
+    """row_stride's rule, for compiled code too (which gets the two constants as arguments)."""
+    return entries + (gap_bytes // itemsize if (entries * itemsize) % aliased_bytes == 0 else 0)
 
 
 def row_stride(entries, dtype):
@@ -118,8 +127,19 @@ def row_stride(entries, dtype):
     OpenBLAS then ran the (32, 28) @ (28, 1024) products of a (64, 3, 32, 32) layer 1.5-2x slower
     than with 1056 entries between rows. The columns (and, in the backward, each image's gy,
     copied) get that gap; the output keeps its layout."""
-    itemsize = np.dtype(dtype).itemsize
-    return entries + (ROW_GAP_BYTES // itemsize if (entries * itemsize) % ALIASED_ROW_BYTES == 0 else 0)
+    return _row_stride(entries, np.dtype(dtype).itemsize, *_gaps())
+
+
+def _gaps():
+    """(ALIASED_ROW_BYTES, ROW_GAP_BYTES), passed to the compiled chunk loops."""
+    return ALIASED_ROW_BYTES, ROW_GAP_BYTES
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _matrices(flat, count, rows, entries, gaps):
+    """``count`` matrices (count, rows, row_stride(entries)) at the start of the flat buffer."""
+    stride = _row_stride(entries, flat.itemsize, gaps[0], gaps[1])
+    return flat[:count * rows * stride].reshape(count, rows, stride)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -141,11 +161,16 @@ def _with_bias_column(w, bias):
 
 
 def _tile_buffer(slot, rows, cols, dtype):
-    """(flat, view): this thread's buffer ``slot`` as 16 rows of rows * cols entries and a 64-byte
-    gap, for the transforms (see winograd.py), and as the 16 (rows, cols) matrices of the
-    products: (C, P) channel-major, or (P, C) tile-major."""
-    flat = _buffer(slot, (16, rows * cols + 64 // np.dtype(dtype).itemsize), dtype)
-    return flat, flat[:, :rows * cols].reshape(16, rows, cols)
+    """This thread's buffer ``slot`` as 16 rows of rows * cols entries and a 64-byte gap, for the
+    transforms (see winograd.py); _tiles makes the 16 (rows, cols) matrices of the products from
+    it: (C, P) channel-major, or (P, C) tile-major."""
+    return _buffer(slot, (16, rows * cols + 64 // np.dtype(dtype).itemsize), dtype)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _tile(flat, xi, rows, cols):
+    """Matrix xi (rows, cols) of the 16 in the tile buffer ``flat`` (see _tile_buffer)."""
+    return flat[xi, :rows * cols].reshape(rows, cols)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):
@@ -168,49 +193,60 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
     [cols[n]; 1], one product per image, already in y's layout. bias: (O,) or None."""
     (n, o), kernel, out_hw = y.shape[:2], w.shape[2:], y.shape[2:]
     per_image = _per_image(groups, out_hw)
-    k = w[0].size
+    k, pixels = w[0].size, out_hw[0] * out_hw[1]
     geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
-    y_ncl = y.reshape(n, o, out_hw[0] * out_hw[1])
+    y_ncl = y.reshape(n, o, pixels)
     if per_image:
         w_mat = w.reshape(o, k) if bias is None else _with_bias_column(w, bias)
     else:
         w_groups = w.reshape(groups, o // groups, k)
         bias = np.zeros(o, x.dtype) if bias is None else bias    # rows_to_nchw adds it in its pass
 
-    def chunk(start, stop, go):
-        xs = x[start:stop]
-        cols = _column_buffer(xs.shape, kernel, out_hw, per_image, per_image and bias is not None, x.dtype)
-        padded = _padded(xs.shape, padding, per_image, x.dtype)
+    def work(plan, go, images):
+        shape = (images, *x.shape[1:])
+        padded = _padded(shape, padding, per_image, x.dtype)
         if per_image:
-            _forward_per_image(*go, xs, w_mat, geometry, padded, cols, y_ncl[start:stop])
+            cols = _matrix_buffer("cols", shape, w_mat.shape[1], pixels, True, x.dtype)
+            _forward_per_image(plan, go, x, w_mat, geometry, _gaps(), padded, cols, y_ncl)
         else:
-            rows = _buffer("rows", (o, cols.shape[2]), x.dtype)
-            _forward_block(*go, xs, w_groups, bias, geometry, padded, cols, rows, y_ncl[start:stop])
+            cols = _matrix_buffer("cols", shape, k * groups, pixels, False, x.dtype)
+            rows = _matrix_buffer("rows", shape, o, pixels, False, x.dtype)
+            _forward_block(plan, go, x, w_groups, bias, geometry, _gaps(), padded, cols, rows, y_ncl)
 
-    over_chunks(chunk, n, x.shape[1] * kernel[0] * kernel[1] * y_ncl.shape[2], x.itemsize)
+    over_chunks(work, n, x.shape[1] * kernel[0] * kernel[1] * pixels, x.itemsize)
 
 
 @njit(cache=True, nogil=True)
-def _forward_per_image(go_flags, go_index, go_value, x, w_mat, geometry, padded, cols, y):
-    """y[m] (O, L) = w_mat (O, K [+ 1]) @ cols[m] for each image m of the chunk x; with K + 1
-    columns, w_mat's last one is the bias and cols' last row ones."""
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _columns(x, geometry, padded, cols)
+def _forward_per_image(plan, go, x, w_mat, geometry, gaps, padded, cols, y):
+    """For each chunk this thread takes (chunks.next_chunk), images x[start:stop]: cols[m] = im2col,
+    then y[m] (O, L) = w_mat (O, K [+ 1]) @ cols[m]; with K + 1 columns, w_mat's last one is the
+    bias and cols' last row ones. padded, cols: this thread's flat buffers."""
     pixels = y.shape[2]
-    for m in range(x.shape[0]):
-        gemm(False, False, w_mat, cols[m, :, :pixels], 0.0, y[m])
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        c = _matrices(cols, stop - start, w_mat.shape[1], pixels, gaps)
+        _columns(x[start:stop], geometry, padded, c)
+        for m in range(stop - start):
+            gemm(False, False, w_mat, c[m, :, :pixels], 0.0, y[start + m])
+        index, start, stop = next_chunk(plan, go, index)
 
 
 @njit(cache=True, nogil=True)
-def _forward_block(go_flags, go_index, go_value, x, w_groups, bias, geometry, padded, cols, rows, y):
-    """rows (O, L*n) = W @ cols, one product per group, then y (n, O, L) = rows_to_nchw(rows) + bias."""
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
+def _forward_block(plan, go, x, w_groups, bias, geometry, gaps, padded, cols, rows, y):
+    """For each chunk this thread takes, as one block: rows (O, L*n) = W @ cols, one product per
+    group, then y (n, O, L) = rows_to_nchw(rows) + bias."""
     groups, og, k = w_groups.shape
-    ln = y.shape[0] * y.shape[2]
-    _columns(x, geometry, padded, cols)
-    for g in range(groups):
-        gemm(False, False, w_groups[g], cols[0, g * k:(g + 1) * k, :ln], 0.0, rows[g * og:(g + 1) * og, :ln])
-    rows_to_nchw(rows, bias, y)
+    o, pixels = y.shape[1], y.shape[2]
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        ln = (stop - start) * pixels
+        c = _matrices(cols, 1, groups * k, ln, gaps)
+        r = _matrices(rows, 1, o, ln, gaps)[0]
+        _columns(x[start:stop], geometry, padded, c)
+        for g in range(groups):
+            gemm(False, False, w_groups[g], c[0, g * k:(g + 1) * k, :ln], 0.0, r[g * og:(g + 1) * og, :ln])
+        rows_to_nchw(r, bias, y[start:stop])
+        index, start, stop = next_chunk(plan, go, index)
 
 
 def _winograd_forward(x, w, bias, padding, y):
@@ -221,26 +257,27 @@ def _winograd_forward(x, w, bias, padding, y):
     u = np.empty((16, o, c), x.dtype)
     winograd.weight_transform(w, u)
 
-    def chunk(start, stop, go):
-        p = (stop - start) * th * tw
-        v_flat, v = _tile_buffer("cols", c, p, x.dtype)
-        m_flat, m = _tile_buffer("rows", o, p, x.dtype)
-        _winograd_forward_chunk(*go, x[start:stop], u, bias, padding, th, tw, v_flat, v, m_flat, m,
-                                y[start:stop])
+    def work(plan, go, images):
+        v = _tile_buffer("cols", c, images * th * tw, x.dtype)
+        m = _tile_buffer("rows", o, images * th * tw, x.dtype)
+        _winograd_forward_chunks(plan, go, x, u, bias, padding, th, tw, v, m, y)
 
-    over_chunks(chunk, n, 16 * (c + o) * th * tw, x.itemsize)
+    over_chunks(work, n, 16 * (c + o) * th * tw, x.itemsize)
 
 
 @njit(cache=True, nogil=True)
-def _winograd_forward_chunk(go_flags, go_index, go_value, x, u, bias, padding, th, tw, v_flat, v, m_flat, m,
-                            y):
-    """One chunk: V = B^T x B, the 16 products M[xi] = U[xi] @ V[xi], y = A^T M A + bias. v and m
-    are the (16, C, P) and (16, O, P) views of v_flat and m_flat (see _tile_buffer)."""
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    winograd.input_transform(x, padding[0], padding[1], th, tw, v_flat)
-    for xi in range(16):
-        gemm(False, False, u[xi], v[xi], 0.0, m[xi])
-    winograd.output_transform(m_flat, bias, th, tw, y)
+def _winograd_forward_chunks(plan, go, x, u, bias, padding, th, tw, v, m, y):
+    """For each chunk this thread takes: V = B^T x B, the 16 products M[xi] = U[xi] @ V[xi],
+    y = A^T M A + bias. v and m: this thread's tile buffers (16, >= C*P) and (16, >= O*P)."""
+    o, c = u.shape[1], u.shape[2]
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        p = (stop - start) * th * tw
+        winograd.input_transform(x[start:stop], padding[0], padding[1], th, tw, v)
+        for xi in range(16):
+            gemm(False, False, u[xi], _tile(v, xi, c, p), 0.0, _tile(m, xi, o, p))
+        winograd.output_transform(m, bias, th, tw, y[start:stop])
+        index, start, stop = next_chunk(plan, go, index)
 
 
 def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw, need_gb=False):
@@ -254,139 +291,157 @@ def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, nee
 def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw, need_gb):
     """gW = (im2col(x) @ rows^T)^T, gx = col2im(W^T @ rows) with rows = nchw_to_rows(gy), chunk by
     chunk; for large images gW = sum of gy[n] @ cols[n]^T and gx = col2im(W^T @ gy[n]). With one
-    group, gb comes with gW from the row of ones below the columns (None otherwise)."""
+    group, gb comes with gW from the row of ones below the columns (None otherwise). The chunks'
+    parts of gW are added up in chunk order (chunks.add_in_order)."""
     (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
-    k = w[0].size
+    k, pixels = w[0].size, out_hw[0] * out_hw[1]
     per_image = _per_image(groups, out_hw)
-    ones = need_gw and need_gb and groups == 1
+    ones = int(need_gw and need_gb and groups == 1)
     geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
     w_groups = w.reshape(groups, o // groups, k)
-    gx = np.empty(x_shape, gy.dtype) if need_gx else None
-    gy_ncl = gy.reshape(n, o, out_hw[0] * out_hw[1])
-    empty = np.empty((1, 1, 0, 0), gy.dtype)      # in place of the arrays not needed: no entries
+    gx = np.empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
+    x = x if need_gw else np.empty((0, *x_shape[1:]), gy.dtype)      # no entries: not needed
+    gy_ncl = gy.reshape(n, o, pixels)
+    gw_shape = (1, o, k + ones) if per_image else (groups, k + ones, o // groups)
+    total = np.empty(gw_shape if need_gw and n > 0 else (0, 0, 0), gy.dtype)     # gW's sum
 
-    def chunk(start, stop, go):
-        shape = (stop - start, *x_shape[1:])
-        cols = _column_buffer(shape, kernel, out_hw, per_image, ones, gy.dtype)
-        gcols = _column_buffer(shape, kernel, out_hw, per_image, False, gy.dtype)  # the same memory
+    def work(plan, go, images):
+        shape = (images, *x_shape[1:])
         padded = _padded(shape, padding, per_image, gy.dtype)
-        part_shape = (1, o, k + ones) if per_image else (groups, k + ones, o // groups)
-        gw_part = np.empty(part_shape, gy.dtype) if need_gw else empty[0]
-        xs = x[start:stop] if need_gw else empty
-        gxs = gx[start:stop] if need_gx else empty
-        rows = _buffer("rows", (o, cols.shape[2]), gy.dtype)
+        cols = _matrix_buffer("cols", shape, groups * k + ones, pixels, per_image, gy.dtype)
+        rows = _matrix_buffer("rows", shape, o, pixels, per_image, gy.dtype)
+        part = _buffer("part", total.shape, gy.dtype)
         if per_image:
-            _backward_per_image(*go, xs, w_groups[0], gy_ncl[start:stop], geometry, padded, cols, gcols,
-                                rows, gw_part[0], gxs)
+            _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
+                                part.reshape(part.shape[1:]), total.reshape(total.shape[1:]), gx)
         else:
-            _backward_block(*go, xs, w_groups, gy_ncl[start:stop], geometry, padded, cols, gcols, rows,
-                            gw_part, gxs)
-        return gw_part if need_gw else None
+            _backward_block(plan, go, x, w_groups, gy_ncl, geometry, _gaps(), padded, cols, rows, part, total, gx)
 
-    gw = over_chunks(chunk, n, groups * k * gy_ncl.shape[2], gy.itemsize)
-    gb = None
+    over_chunks(work, n, groups * k * pixels, gy.itemsize)
+    gw = gb = None
     if need_gw:
-        if gw is None:                            # no image
-            gw = np.zeros((groups, o // groups, k + ones), gy.dtype)
-        elif not per_image:                       # summed as the products came, transposed once
+        gw = total if n > 0 else np.zeros(gw_shape, gy.dtype)       # no image: zeros
+        if not per_image:                         # summed as the products came, transposed once
             gw = gw.transpose(0, 2, 1)
         if ones:
             gb = np.ascontiguousarray(gw[0, :, k])
         gw = np.ascontiguousarray(gw[..., :k]).reshape(w.shape)
-    return gx, gw, gb
+    return (gx if need_gx else None), gw, gb
 
 
 @njit(cache=True, nogil=True)
-def _backward_per_image(go_flags, go_index, go_value, x, w_mat, gy, geometry, padded, cols, gcols, rows, gw, gx):
-    """One chunk of large images, gy (n, O, L): gw (O, K [+ 1]) = sum of gy[m] @ cols[m]^T when x
-    has entries (its last column the bias gradient when cols has K + 1 rows); gx = col2im(W^T @
-    gy[m]) when gx has entries. W: w_mat (O, K). gcols (n, K, L) lies over the memory of cols:
-    gcols[m] is written once cols[m] has served (it never reaches cols[m + 1]). When the columns'
-    rows have a gap (row_stride), each gy[m] is first copied into rows, whose rows have it too."""
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    n, pixels = gy.shape[0], gy.shape[2]
-    if x.size > 0:                                # before gx: both use the cols buffer
-        _columns(x, geometry, padded, cols)
-    copy = rows.shape[1] != pixels
-    g = rows[:, :pixels]
-    for m in range(n):
-        if copy:
-            copy_rows(gy[m], rows)
-        else:
-            g = gy[m]
-        if x.size > 0:
-            gemm(False, True, g, cols[m, :, :pixels], 0.0 if m == 0 else 1.0, gw)
+def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
+    """For each chunk of large images this thread takes, gy[start:stop] (n, O, L): part (O, K [+ 1])
+    = sum of gy[m] @ cols[m]^T, added into gw in chunk order, when x has entries (the last column
+    the bias gradient when gw has K + 1); gx = col2im(W^T @ gy[m]) when gx has entries. W: w_mat
+    (O, K). gcols (n, K, L) lies over the memory of cols: gcols[m] is written once cols[m] has
+    served (it never reaches cols[m + 1]). When the columns' rows have a gap (row_stride), each
+    gy[m] is first copied into rows, whose rows have it too."""
+    o, k = w_mat.shape
+    pixels = gy.shape[2]
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        n = stop - start
+        c = _matrices(cols, n, part.shape[1], pixels, gaps)
+        if x.size > 0:                            # before gx: both use the cols buffer
+            _columns(x[start:stop], geometry, padded, c)
+        gcols = _matrices(cols, n, k, pixels, gaps)
+        r = _matrices(rows, 1, o, pixels, gaps)[0]
+        copy = r.shape[1] != pixels
+        g = r[:, :pixels]
+        for m in range(n):
+            if copy:
+                copy_rows(gy[start + m], r)
+            else:
+                g = gy[start + m]
+            if x.size > 0:
+                gemm(False, True, g, c[m, :, :pixels], 0.0 if m == 0 else 1.0, part)
+            if gx.size > 0:
+                gemm(True, False, w_mat, g, 0.0, gcols[m, :, :pixels])
         if gx.size > 0:
-            gemm(True, False, w_mat, g, 0.0, gcols[m, :, :pixels])
-    if gx.size > 0:
-        col2im(gcols, *geometry, padded, gx)
+            col2im(gcols, *geometry, padded, gx[start:stop])
+        if x.size > 0:
+            add_in_order(plan, index, part, gw)
+        index, start, stop = next_chunk(plan, go, index)
 
 
 @njit(cache=True, nogil=True)
-def _backward_block(go_flags, go_index, go_value, x, w_groups, gy, geometry, padded, cols, gcols, rows, gw,
-                    gx):
-    """One chunk as one block, gy (n, O, L) -> rows (O, L*n): gw (groups, K [+ 1], O/groups) =
-    cols @ rows^T per group (OpenBLAS is faster this way round) when x has entries; gx =
-    col2im(W^T @ rows) when gx has entries, gcols (1, C*kh*kw, L*n) over the memory of cols."""
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
+def _backward_block(plan, go, x, w_groups, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
+    """For each chunk this thread takes, as one block, gy[start:stop] (n, O, L) -> rows (O, L*n):
+    part (groups, K [+ 1], O/groups) = cols @ rows^T per group (OpenBLAS is faster this way round),
+    added into gw in chunk order, when x has entries; gx = col2im(W^T @ rows) when gx has entries,
+    gcols (1, C*kh*kw, L*n) over the memory of cols."""
     groups, og, k = w_groups.shape
-    ln = gy.shape[0] * gy.shape[2]
-    nchw_to_rows(gy, rows)
-    if x.size > 0:
-        _columns(x, geometry, padded, cols)
-        ones = cols.shape[1] - groups * k         # the row of ones, when there is one (one group)
-        for g in range(groups):
-            gemm(False, True, cols[0, g * k:(g + 1) * k + ones, :ln], rows[g * og:(g + 1) * og, :ln], 0.0, gw[g])
-    if gx.size > 0:
-        for g in range(groups):
-            gemm(True, False, w_groups[g], rows[g * og:(g + 1) * og, :ln], 0.0, gcols[0, g * k:(g + 1) * k, :ln])
-        col2im(gcols, *geometry, padded, gx)
+    o, pixels = gy.shape[1], gy.shape[2]
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        ln = (stop - start) * pixels
+        r = _matrices(rows, 1, o, ln, gaps)[0]
+        nchw_to_rows(gy[start:stop], r)
+        if x.size > 0:
+            ones = part.shape[1] - k              # the row of ones, when there is one (one group)
+            c = _matrices(cols, 1, groups * k + ones, ln, gaps)
+            _columns(x[start:stop], geometry, padded, c)
+            for g in range(groups):
+                gemm(False, True, c[0, g * k:(g + 1) * k + ones, :ln], r[g * og:(g + 1) * og, :ln], 0.0, part[g])
+        if gx.size > 0:
+            gcols = _matrices(cols, 1, groups * k, ln, gaps)
+            for g in range(groups):
+                gemm(True, False, w_groups[g], r[g * og:(g + 1) * og, :ln], 0.0, gcols[0, g * k:(g + 1) * k, :ln])
+            col2im(gcols, *geometry, padded, gx[start:stop])
+        if x.size > 0:
+            add_in_order(plan, index, part, gw)
+        index, start, stop = next_chunk(plan, go, index)
 
 
 def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     """dM = A gy A^T; gW = G^T [dM @ V^T] G; gx = B [U^T @ dM] B^T added up over the tiles
-    (winograd.py), chunk by chunk, tile-major: dU = (dM^T)^T @ V^T and dV^T = dM^T @ U."""
+    (winograd.py), chunk by chunk, tile-major: dU = (dM^T)^T @ V^T and dV^T = dM^T @ U, dU's parts
+    added up in chunk order (chunks.add_in_order)."""
     (n, o), (c, th, tw) = gy.shape[:2], (x_shape[1], *winograd.tiles(gy.shape[2:]))
     u = np.empty((16, o, c), gy.dtype)
     if need_gx:
         winograd.weight_transform(w, u)
-    gx = np.empty(x_shape, gy.dtype) if need_gx else None
-    empty = np.empty((1, 1, 0, 0), gy.dtype)      # in place of the arrays not needed: no entries
+    gx = np.empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
+    x = x if need_gw else np.empty((0, *x_shape[1:]), gy.dtype)      # no entries: not needed
+    du = np.empty((16, o, c) if need_gw and n > 0 else (0, 0, 0), gy.dtype)      # dU's sum
 
-    def chunk(start, stop, go):
-        p = (stop - start) * th * tw
-        dmt_flat, dmt = _tile_buffer("rows", p, o, gy.dtype)
-        vt_flat, vt = _tile_buffer("cols", p, c, gy.dtype)         # V^T, then dV^T: the same memory
-        du_part = np.empty((16, o, c), gy.dtype) if need_gw else empty[0]
-        _winograd_backward_chunk(*go, x[start:stop] if need_gw else empty, u, gy[start:stop], padding, th, tw,
-                                 dmt_flat, dmt, vt_flat, vt, du_part, gx[start:stop] if need_gx else empty)
-        return du_part if need_gw else None
+    def work(plan, go, images):
+        dmt = _tile_buffer("rows", images * th * tw, o, gy.dtype)
+        vt = _tile_buffer("cols", images * th * tw, c, gy.dtype)    # V^T, then dV^T: the same memory
+        part = _buffer("part", du.shape, gy.dtype)
+        _winograd_backward_chunks(plan, go, x, u, gy, padding, th, tw, dmt, vt, part, du, gx)
 
-    du = over_chunks(chunk, n, 16 * (c + o) * th * tw, gy.itemsize)
+    over_chunks(work, n, 16 * (c + o) * th * tw, gy.itemsize)
     gw = None
     if need_gw:
-        du = np.zeros((16, o, c), gy.dtype) if du is None else du                   # None: no image
         gw = np.empty(w.shape, gy.dtype)
-        winograd.weight_transform_adjoint(du, gw)
-    return gx, gw
+        winograd.weight_transform_adjoint(du if n > 0 else np.zeros((16, o, c), gy.dtype), gw)
+    return (gx if need_gx else None), gw
 
 
 @njit(cache=True, nogil=True)
-def _winograd_backward_chunk(go_flags, go_index, go_value, x, u, gy, padding, th, tw, dmt_flat, dmt, vt_flat, vt,
-                             du, gx):
-    """One chunk: dM^T = (A gy A^T)^T; du[xi] = (dM[xi]^T)^T @ V[xi]^T when x has entries; gx =
-    B [U[xi]^T @ dM[xi]] B^T when gx has entries, as dV[xi]^T = dM[xi]^T @ U[xi] in vt's memory
-    (after du is done with V^T). dmt (16, P, O) and vt (16, P, C): views of the flat buffers."""
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    winograd.output_transform_adjoint_tile_major(gy, th, tw, dmt_flat)
-    if x.size > 0:
-        winograd.input_transform_tile_major(x, padding[0], padding[1], th, tw, vt_flat)
-        for xi in range(16):
-            gemm(True, False, dmt[xi], vt[xi], 0.0, du[xi])
-    if gx.size > 0:
-        for xi in range(16):
-            gemm(False, False, dmt[xi], u[xi], 0.0, vt[xi])
-        winograd.input_transform_adjoint_tile_major(vt_flat, padding[0], padding[1], th, tw, gx)
+def _winograd_backward_chunks(plan, go, x, u, gy, padding, th, tw, dmt, vt, part, du, gx):
+    """For each chunk this thread takes: dM^T = (A gy A^T)^T; part[xi] = (dM[xi]^T)^T @ V[xi]^T,
+    added into du in chunk order, when x has entries; gx = B [U[xi]^T @ dM[xi]] B^T when gx has
+    entries, as dV[xi]^T = dM[xi]^T @ U[xi] in vt's memory (after part is done with V^T). dmt
+    (16, >= P*O) and vt (16, >= P*C): this thread's tile buffers."""
+    o, c = u.shape[1], u.shape[2]
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        p = (stop - start) * th * tw
+        winograd.output_transform_adjoint_tile_major(gy[start:stop], th, tw, dmt)
+        if x.size > 0:
+            winograd.input_transform_tile_major(x[start:stop], padding[0], padding[1], th, tw, vt)
+            for xi in range(16):
+                gemm(True, False, _tile(dmt, xi, p, o), _tile(vt, xi, p, c), 0.0, part[xi])
+        if gx.size > 0:
+            for xi in range(16):
+                gemm(False, False, _tile(dmt, xi, p, o), u[xi], 0.0, _tile(vt, xi, p, c))
+            winograd.input_transform_adjoint_tile_major(vt, padding[0], padding[1], th, tw, gx[start:stop])
+        if x.size > 0:
+            add_in_order(plan, index, part, du)
+        index, start, stop = next_chunk(plan, go, index)
 
 
 def conv2d_backward(x, w, gy, stride, padding, dilation, groups, needs=(True, True, True)):

@@ -15,16 +15,19 @@ convolution's chunks: on the calling thread and the workers, BLAS on one thread 
 import numpy as np
 from numba import njit
 
-from . import spin
 from .blas import gemm
-from .chunks import over_chunks
+from .chunks import next_chunk, over_chunks
 
 
 @njit(cache=True, nogil=True)
-def _product(go_flags, go_index, go_value, trans_a, trans_b, a, b, c):
-    """c = op(a) @ op(b) (blas.gemm) for one block of rows, after chunks.py's go."""
-    spin.publish_if(go_flags, go_index, go_value)
-    gemm(trans_a, trans_b, a, b, 0.0, c)
+def _products(plan, go, trans_a, trans_b, a, b, c):
+    """Rows start:stop of c = op(a) @ op(b) (blas.gemm), for each chunk this thread takes: with
+    a's rows start:stop, or its columns start:stop when trans_a (op(a) = a^T)."""
+    index, start, stop = next_chunk(plan, go, -1)
+    while index >= 0:
+        block = a[:, start:stop] if trans_a else a[start:stop]
+        gemm(trans_a, trans_b, block, b, 0.0, c[start:stop])
+        index, start, stop = next_chunk(plan, go, index)
 
 
 def _dtype(*arrays):
@@ -32,14 +35,20 @@ def _dtype(*arrays):
     return np.float32 if np.result_type(*arrays) == np.float32 else np.float64
 
 
+def _product(trans_a, trans_b, a, b, c, entries_per_row):
+    """c = op(a) @ op(b), its rows cut into chunks for minicnn's threads (_products); c returned.
+    ``entries_per_row``: what one row of c touches, which sets the chunk size."""
+    over_chunks(lambda plan, go, images: _products(plan, go, trans_a, trans_b, a, b, c), c.shape[0],
+                entries_per_row, c.itemsize)
+    return c
+
+
 def linear_forward(x, weight, bias):
     """y (..., out_features) = x @ weight^T + bias."""
     dtype = _dtype(x, weight)
     x2 = np.ascontiguousarray(x, dtype=dtype).reshape(-1, x.shape[-1])
     w = np.ascontiguousarray(weight, dtype=dtype)
-    y = np.empty((x2.shape[0], w.shape[0]), dtype)
-    over_chunks(lambda s, e, go: _product(*go, False, True, x2[s:e], w, y[s:e]), x2.shape[0], sum(w.shape),
-                y.itemsize)
+    y = _product(False, True, x2, w, np.empty((x2.shape[0], w.shape[0]), dtype), sum(w.shape))
     if bias is not None:
         y += bias
     return y.reshape(*x.shape[:-1], w.shape[0])
@@ -53,15 +62,11 @@ def linear_backward(x, weight, gy, needs=(True, True, True)):
     w = np.ascontiguousarray(weight, dtype=dtype)
     gx = gw = gb = None
     if needs[0]:
-        gx = np.empty((g2.shape[0], w.shape[1]), dtype)
-        over_chunks(lambda s, e, go: _product(*go, False, False, g2[s:e], w, gx[s:e]), g2.shape[0],
-                    sum(w.shape), gx.itemsize)
+        gx = _product(False, False, g2, w, np.empty((g2.shape[0], w.shape[1]), dtype), sum(w.shape))
         gx = gx.reshape(*gy.shape[:-1], w.shape[1])
-    if needs[1]:
+    if needs[1]:                                 # rows s:e of gW = gy[:, s:e]^T @ x
         x2 = np.ascontiguousarray(x, dtype=dtype).reshape(-1, x.shape[-1])
-        gw = np.empty(w.shape, dtype)            # rows s:e of gW = gy[:, s:e]^T @ x
-        over_chunks(lambda s, e, go: _product(*go, True, False, g2[:, s:e], x2, gw[s:e]), w.shape[0],
-                    x2.shape[0] + x2.shape[1], gw.itemsize)
+        gw = _product(True, False, g2, x2, np.empty(w.shape, dtype), x2.shape[0] + x2.shape[1])
     if needs[2]:
         gb = g2.sum(axis=0)
     return gx, gw, gb

@@ -27,7 +27,7 @@ PyTorch does. The backward pass adds each output gradient to that one position. 
 that sees only padding gives -inf and index -1.)
 
 Indices into a plane are uint64 (``u``) so Numba skips its negative-index wrap-around test. Each
-kernel runs over chunks of images (chunks.py), one compiled ``*_chunk`` function per chunk that
+kernel runs over chunks of images (chunks.py), in one compiled ``*_chunks`` loop per thread that
 releases the GIL, on minicnn's own worker threads as the convolutions do; one chunk per thread,
 since pooling keeps nothing per image that has to stay in cache. (With Numba's prange, whose
 threads sleep between calls, max_pool2d's forward and backward took 4.6-5.0 ms on two threads in
@@ -40,8 +40,7 @@ from numba import njit
 from numba import uint64 as u
 
 from ..shape_rules import adaptive_window, pool_output_size
-from . import spin
-from .chunks import over_chunks
+from .chunks import next_chunk, over_chunks
 
 _adaptive_window = njit(cache=True, inline="always")(adaptive_window)
 
@@ -188,15 +187,22 @@ def _scatter_by_index_body(gy, idx, gx):
 
 
 @njit(cache=True, nogil=True)
-def _max_pool_chunk(go_flags, go_index, go_value, x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx)
+def _max_pool_chunks(plan, go, x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
+    index, a, b = next_chunk(plan, go, -1)
+    while index >= 0:
+        _max_pool_body(x[a:b], kh, kw, sh, sw, ph, pw, dh, dw, y[a:b], idx[a:b])
+        index, a, b = next_chunk(plan, go, index)
 
 
 @njit(cache=True, nogil=True)
-def _scatter_chunk(go_flags, go_index, go_value, gy, idx, gx):
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _scatter_by_index_body(gy, idx, gx)
+def _scatter_chunks(plan, go, gy, idx, gx):
+    """gy, idx, gx: (N, C, plane) arrays, scattered as (n*C, plane) planes a chunk at a time."""
+    index, a, b = next_chunk(plan, go, -1)
+    while index >= 0:
+        planes = (b - a) * gx.shape[1]
+        _scatter_by_index_body(gy[a:b].reshape(planes, -1), idx[a:b].reshape(planes, -1),
+                               gx[a:b].reshape(planes, -1))
+        index, a, b = next_chunk(plan, go, index)
 
 
 def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
@@ -206,10 +212,10 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     idx = np.empty(y.shape, np.int64)
 
-    def chunk(start, stop, go):
-        _max_pool_chunk(*go, x[start:stop], *kernel, *stride, *padding, *dilation, y[start:stop], idx[start:stop])
+    def work(plan, go, images):
+        _max_pool_chunks(plan, go, x, *kernel, *stride, *padding, *dilation, y, idx)
 
-    over_chunks(chunk, x.shape[0], 0, x.itemsize, x[0].size)
+    over_chunks(work, x.shape[0], 0, x.itemsize, x[0].size)
     return y, idx
 
 
@@ -221,12 +227,10 @@ def max_pool2d_backward(gy, indices, x_shape):
     indices = np.ascontiguousarray(indices).reshape(n, c, -1)
     gx = np.empty((n, c, h * w), gy.dtype)
 
-    def chunk(start, stop, go):
-        planes = (stop - start) * c
-        _scatter_chunk(*go, gy[start:stop].reshape(planes, -1), indices[start:stop].reshape(planes, -1),
-                       gx[start:stop].reshape(planes, -1))
+    def work(plan, go, images):
+        _scatter_chunks(plan, go, gy, indices, gx)
 
-    over_chunks(chunk, n, 0, gy.itemsize, c * h * w)
+    over_chunks(work, n, 0, gy.itemsize, c * h * w)
     return gx.reshape(x_shape)
 
 
@@ -371,16 +375,19 @@ def _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divis
 
 
 @njit(cache=True, nogil=True)
-def _avg_pool_chunk(go_flags, go_index, go_value, x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _avg_pool_body(x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y)
+def _avg_pool_chunks(plan, go, x, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y):
+    index, a, b = next_chunk(plan, go, -1)
+    while index >= 0:
+        _avg_pool_body(x[a:b], kh, kw, sh, sw, ph, pw, count_include_pad, divisor, y[a:b])
+        index, a, b = next_chunk(plan, go, index)
 
 
 @njit(cache=True, nogil=True)
-def _avg_pool_backward_chunk(go_flags, go_index, go_value, gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor,
-                             gx):
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _avg_pool_backward_body(gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx)
+def _avg_pool_backward_chunks(plan, go, gy, kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx):
+    index, a, b = next_chunk(plan, go, -1)
+    while index >= 0:
+        _avg_pool_backward_body(gy[a:b], kh, kw, sh, sw, ph, pw, count_include_pad, divisor, gx[a:b])
+        index, a, b = next_chunk(plan, go, index)
 
 
 def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override=None):
@@ -391,11 +398,10 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     y = np.empty((*x.shape[:2], *out_hw), x.dtype)
     divisor = int(divisor_override or 0)
 
-    def chunk(start, stop, go):
-        _avg_pool_chunk(*go, x[start:stop], *kernel, *stride, *padding, bool(count_include_pad), divisor,
-                        y[start:stop])
+    def work(plan, go, images):
+        _avg_pool_chunks(plan, go, x, *kernel, *stride, *padding, bool(count_include_pad), divisor, y)
 
-    over_chunks(chunk, x.shape[0], 0, x.itemsize, x[0].size)
+    over_chunks(work, x.shape[0], 0, x.itemsize, x[0].size)
     return y
 
 
@@ -406,11 +412,10 @@ def avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode, count_i
     gx = np.empty(x_shape, gy.dtype)
     divisor = int(divisor_override or 0)
 
-    def chunk(start, stop, go):
-        _avg_pool_backward_chunk(*go, gy[start:stop], *kernel, *stride, *padding, bool(count_include_pad), divisor,
-                                 gx[start:stop])
+    def work(plan, go, images):
+        _avg_pool_backward_chunks(plan, go, gy, *kernel, *stride, *padding, bool(count_include_pad), divisor, gx)
 
-    over_chunks(chunk, gx.shape[0], 0, gy.itemsize, gx[0].size)
+    over_chunks(work, gx.shape[0], 0, gy.itemsize, gx[0].size)
     return gx
 
 
@@ -462,15 +467,20 @@ def _adaptive_avg_backward_body(gy, gx):
 
 
 @njit(cache=True, nogil=True)
-def _adaptive_pool_chunk(go_flags, go_index, go_value, x, is_max, y, idx):
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _adaptive_pool_body(x, is_max, y, idx)
+def _adaptive_pool_chunks(plan, go, x, is_max, y, idx):
+    """idx: (N, C, Ho, Wo) for max pooling, a (1, 1, 1, 1) placeholder for averages."""
+    index, a, b = next_chunk(plan, go, -1)
+    while index >= 0:
+        _adaptive_pool_body(x[a:b], is_max, y[a:b], idx[a:b] if is_max else idx)
+        index, a, b = next_chunk(plan, go, index)
 
 
 @njit(cache=True, nogil=True)
-def _adaptive_avg_backward_chunk(go_flags, go_index, go_value, gy, gx):
-    spin.publish_if(go_flags, go_index, go_value)    # chunks.py's go
-    _adaptive_avg_backward_body(gy, gx)
+def _adaptive_avg_backward_chunks(plan, go, gy, gx):
+    index, a, b = next_chunk(plan, go, -1)
+    while index >= 0:
+        _adaptive_avg_backward_body(gy[a:b], gx[a:b])
+        index, a, b = next_chunk(plan, go, index)
 
 
 def _adaptive_pool(x, output_size, is_max):
@@ -479,10 +489,10 @@ def _adaptive_pool(x, output_size, is_max):
     y = np.empty((*x.shape[:2], *output_size), x.dtype)
     idx = np.empty(y.shape if is_max else (1, 1, 1, 1), np.int64)
 
-    def chunk(start, stop, go):
-        _adaptive_pool_chunk(*go, x[start:stop], is_max, y[start:stop], idx[start:stop] if is_max else idx)
+    def work(plan, go, images):
+        _adaptive_pool_chunks(plan, go, x, is_max, y, idx)
 
-    over_chunks(chunk, x.shape[0], 0, x.itemsize, x[0].size)
+    over_chunks(work, x.shape[0], 0, x.itemsize, x[0].size)
     return y, idx
 
 
@@ -497,10 +507,10 @@ def adaptive_avg_pool2d_backward(gy, x_shape):
     gy = np.ascontiguousarray(gy)
     gx = np.empty(x_shape, gy.dtype)
 
-    def chunk(start, stop, go):
-        _adaptive_avg_backward_chunk(*go, gy[start:stop], gx[start:stop])
+    def work(plan, go, images):
+        _adaptive_avg_backward_chunks(plan, go, gy, gx)
 
-    over_chunks(chunk, gx.shape[0], 0, gy.itemsize, gx[0].size)
+    over_chunks(work, gx.shape[0], 0, gy.itemsize, gx[0].size)
     return gx
 
 

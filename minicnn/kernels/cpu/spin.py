@@ -46,6 +46,15 @@ def _load_acquire(typingctx, flags, index):
 
 
 @intrinsic
+def _fetch_add(typingctx, flags, index, amount):
+    """flags[index] += amount, atomically (sequentially consistent); the value it had before."""
+    def codegen(context, builder, signature, args):
+        pointer = _flag_pointer(context, builder, signature.args[0], args[0], args[1])
+        return builder.atomic_rmw("add", pointer, args[2], ordering="seq_cst")
+    return flags.dtype(flags, index, flags.dtype), codegen
+
+
+@intrinsic
 def _store_release(typingctx, flags, index, value):
     """flags[index] = value, stored atomically with release ordering."""
     def codegen(context, builder, signature, args):
@@ -70,6 +79,25 @@ _yield = types.ExternalFunction("minicnn_yield", types.int32())
 def publish(flags, index, value):
     """flags[index] = value, after everything this thread wrote before (release)."""
     _store_release(flags, index, value)
+
+
+@njit(cache=True, nogil=True)
+def load(flags, index):
+    """flags[index], with everything the thread that published it wrote before (acquire)."""
+    return _load_acquire(flags, index)
+
+
+@njit(cache=True)
+def fetch_add(flags, index, amount):
+    """flags[index] += amount as one atomic step, whichever threads add at once; the value before.
+    Called from Python it keeps the GIL (no nogil): a call this short should not hand it over."""
+    return _fetch_add(flags, index, amount)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def pause():
+    """Give this thread's core to another thread that has work there, between two loads of a spin."""
+    _yield()
 
 
 @njit(cache=True, nogil=True)
