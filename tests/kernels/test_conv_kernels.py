@@ -287,8 +287,10 @@ def python_loop(body, total=None):
             if index < 0:
                 break
             part = body(start, stop)
-            if total is not None:
-                chunks.add_in_order(plan, index, part, total)
+            if total is not None:                 # chunk 0's part goes into total itself
+                into = chunks.part_of(index, np.empty_like(total), total)
+                into[...] = part
+                chunks.add_in_order(plan, index, into, total)
     return work
 
 

@@ -247,20 +247,25 @@ def next_chunk(plan, go, previous):
     return -1, 0, 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def part_of(index, part, total):
+    """Where chunk ``index`` makes its part of a sum: in ``total`` itself for chunk 0 (its part
+    starts the sum, with no copy), else in this thread's ``part``, which add_in_order adds."""
+    return total if index == 0 else part
+
+
 @njit(cache=True, nogil=True)
 def add_in_order(plan, index, part, total):
-    """total = part for chunk 0, else total += part, once the parts of every earlier chunk are in:
-    the sum has the same rounding on every run and thread count. The thread waits (spinning) for
-    the earlier chunks; it has taken no new chunk meanwhile, so one part per thread is all the
-    memory the sum needs. part and total: C-contiguous arrays of one shape."""
+    """total += part once the parts of every earlier chunk are in (chunk 0 made its part in total,
+    part_of): the sum has the same rounding on every run and thread count. The thread waits
+    (spinning) for the earlier chunks; it has taken no new chunk meanwhile, so one part per thread
+    is all the memory the sum needs. part and total: C-contiguous arrays of one shape."""
     while spin.load(plan, _ADDED) != index:
         if spin.load(plan, _FAILED) != 0:
             return
         spin.pause()
-    t, p = total.reshape(-1), part.reshape(-1)
-    if index == 0:
-        t[:] = p
-    else:
+    if index > 0:
+        t, p = total.reshape(-1), part.reshape(-1)
         t += p
     spin.publish(plan, _ADDED, index + 1)
 

@@ -52,7 +52,7 @@ from ..scratch import ScratchBuffers
 from ..shape_rules import conv_output_size
 from . import winograd
 from .blas import gemm
-from .chunks import add_in_order, next_chunk, over_chunks, stop_workers
+from .chunks import add_in_order, next_chunk, over_chunks, part_of, stop_workers
 from .im2col import channel_sums, col2im, copy_rows, im2col, nchw_to_rows, rows_to_nchw
 
 _scratch = ScratchBuffers(np.empty)
@@ -343,6 +343,7 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
     while index >= 0:
         n = stop - start
         c = _matrices(cols, n, part.shape[1], pixels, gaps)
+        gw_part = part_of(index, part, gw)
         if x.size > 0:                            # before gx: both use the cols buffer
             _columns(x[start:stop], geometry, padded, c)
         gcols = _matrices(cols, n, k, pixels, gaps)
@@ -355,7 +356,7 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
             else:
                 g = gy[start + m]
             if x.size > 0:
-                gemm(False, True, g, c[m, :, :pixels], 0.0 if m == 0 else 1.0, part)
+                gemm(False, True, g, c[m, :, :pixels], 0.0 if m == 0 else 1.0, gw_part)
             if gx.size > 0:
                 gemm(True, False, w_mat, g, 0.0, gcols[m, :, :pixels])
         if gx.size > 0:
@@ -382,8 +383,10 @@ def _backward_block(plan, go, x, w_groups, gy, geometry, gaps, padded, cols, row
             ones = part.shape[1] - k              # the row of ones, when there is one (one group)
             c = _matrices(cols, 1, groups * k + ones, ln, gaps)
             _columns(x[start:stop], geometry, padded, c)
+            gw_part = part_of(index, part, gw)
             for g in range(groups):
-                gemm(False, True, c[0, g * k:(g + 1) * k + ones, :ln], r[g * og:(g + 1) * og, :ln], 0.0, part[g])
+                gemm(False, True, c[0, g * k:(g + 1) * k + ones, :ln], r[g * og:(g + 1) * og, :ln], 0.0,
+                     gw_part[g])
         if gx.size > 0:
             gcols = _matrices(cols, 1, groups * k, ln, gaps)
             for g in range(groups):
@@ -433,8 +436,9 @@ def _winograd_backward_chunks(plan, go, x, u, gy, padding, th, tw, dmt, vt, part
         winograd.output_transform_adjoint_tile_major(gy[start:stop], th, tw, dmt)
         if x.size > 0:
             winograd.input_transform_tile_major(x[start:stop], padding[0], padding[1], th, tw, vt)
+            du_part = part_of(index, part, du)
             for xi in range(16):
-                gemm(True, False, _tile(dmt, xi, p, o), _tile(vt, xi, p, c), 0.0, part[xi])
+                gemm(True, False, _tile(dmt, xi, p, o), _tile(vt, xi, p, c), 0.0, du_part[xi])
         if gx.size > 0:
             for xi in range(16):
                 gemm(False, False, _tile(dmt, xi, p, o), u[xi], 0.0, _tile(vt, xi, p, c))
