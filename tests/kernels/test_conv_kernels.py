@@ -259,6 +259,30 @@ def test_chunks_and_threads_agree(algorithm, problem, bias):
         np.testing.assert_allclose(chunked, one_chunk, rtol=1e-12, atol=1e-12)
 
 
+@contextlib.contextmanager
+def uneven_chunks():
+    """Chunks of 1, 2, 1, 2, ... images, so that most chunks are smaller or larger than another
+    one the same thread's buffers (sized for the largest) served before."""
+    def runs(n, bytes_per_image, workers):
+        bounds = [0]
+        while bounds[-1] < n:
+            bounds.append(min(n, bounds[-1] + 1 + len(bounds) % 2))
+        return list(zip(bounds[:-1], bounds[1:]))
+    with mock.patch.object(chunks, "chunks", runs):
+        yield
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "im2col per image", "winograd"])
+@given(problem=st.one_of(conv_problems(), winograd_problems()), bias=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), threaded=st.booleans())
+def test_chunks_of_different_sizes_match_reference(algorithm, problem, bias, dtype, threaded):
+    problem = dict(problem, x_shape=(5, *problem["x_shape"][1:]))
+    with uneven_chunks(), threaded_kernels(threaded), \
+            winograd_from(1 if algorithm == "winograd" else 10 ** 9), \
+            per_image_from(1 if algorithm == "im2col per image" else 10 ** 9):
+        _check_against_reference(dtype, problem, bias)
+
+
 @pytest.mark.parametrize("winograd", [False, True])
 def test_threads_give_the_serial_numbers_exactly(winograd):
     """With one image per chunk both ways, two threads taking chunks as they come give bit for bit
@@ -294,6 +318,17 @@ def python_loop(body, total=None):
     return work
 
 
+ORDERED = [1e16, 1.0, -1e16, 1.0, 3.0, -2.5, 1e-3, 7.0] * 4
+"""Parts whose float sum depends on the order they are added in (1e16 + 1 - 1e16 is 0, not 1)."""
+
+
+def _sum_in_order(values):
+    total = values[0]
+    for v in values[1:]:
+        total += v
+    return total
+
+
 def test_every_thread_gets_a_chunk_at_once():
     """Six threads each hold a chunk at the same time (none waits for another to finish first),
     and the sum comes out in chunk order."""
@@ -306,7 +341,8 @@ def test_every_thread_gets_a_chunk_at_once():
         if not getattr(held, "first", False):
             held.first = True
             all_in.wait()                         # times out if a thread is held back
-        return np.array([float(start)])
+        time.sleep(0.001 * (start % 3))           # chunks finish out of order
+        return np.array([ORDERED[start]])
 
     workers = [threading.Thread(target=python_loop(body, total), args=(plan, chunks._NO_GO, 1))
                for _ in range(6)]
@@ -315,7 +351,7 @@ def test_every_thread_gets_a_chunk_at_once():
     for t in workers:
         t.join()
     assert not all_in.broken
-    np.testing.assert_array_equal(total, [sum(range(12))])
+    assert total[0] == _sum_in_order(ORDERED[:12])
 
 
 def test_the_threads_get_buffers_for_the_largest_chunk():
@@ -405,21 +441,22 @@ def test_one_thread_runs_the_chunks_in_order_on_the_calling_thread():
 def test_the_sum_is_added_in_chunk_order():
     """Parts whose float sum depends on the order (1e16 + 1 - 1e16): the same result on one
     thread and on two, in every run, whichever thread finishes first."""
-    values = [1e16, 1.0, -1e16, 1.0, 3.0, -2.5, 1e-3, 7.0] * 4
+    names = set()
 
     def body(start, stop):
-        if threading.current_thread() is not threading.main_thread():
-            time.sleep(0.001)                     # the workers' chunks finish late
-        return np.array([values[start]])
+        names.add(threading.current_thread().name)
+        worker = threading.current_thread() is not threading.main_thread()
+        time.sleep(0.002 if worker else 0.001)    # long enough for a worker to join in, and its
+                                                  # chunks finish late
+        return np.array([ORDERED[start]])
 
-    expected = values[0]
-    for v in values[1:]:
-        expected += v
+    assert _sum_in_order(ORDERED) != sum(sorted(ORDERED))      # the order shows in the sum
     for threaded in (False, True, True, True):
         total = np.zeros(1)
         with threaded_kernels(threaded), chunk_bytes(1):
-            chunks.over_chunks(python_loop(body, total), len(values), 1 << 20, 8)
-        assert total[0] == expected
+            chunks.over_chunks(python_loop(body, total), len(ORDERED), 1 << 20, 8)
+        assert total[0] == _sum_in_order(ORDERED)
+    assert any(name.startswith("minicnn-worker") for name in names)       # the workers took some
 
 
 def test_known_values():
@@ -632,6 +669,25 @@ def test_a_workers_error_is_raised_after_every_chunk_has_stopped():
         total = np.zeros(1)
         chunks.over_chunks(python_loop(lambda a, b: np.ones(1), total), 40, 1 << 20, 8)
         np.testing.assert_array_equal(total, [40])
+
+
+def test_a_call_that_fails_before_its_first_chunk_still_publishes_its_job():
+    """The calling thread's first chunk publishes the job's number (go); if its work raises before
+    that, the call publishes it on the way out: else the workers, which find the job posted, would
+    never see its number and spin on without sleeping."""
+    def work(plan, go, images):
+        if go[2]:
+            raise ValueError("before any chunk")
+        python_loop(lambda start, stop: None)(plan, go, images)
+
+    with threaded_kernels(True), chunk_bytes(1):
+        with pytest.raises(ValueError, match="before any chunk"):
+            chunks.over_chunks(work, 8, 1 << 20, 8)
+        pool = chunks._pool
+        assert pool._flags[0] == pool._job[0]
+        total = np.zeros(1)                                 # and the next call works
+        chunks.over_chunks(python_loop(lambda a, b: np.ones(1), total), 8, 1 << 20, 8)
+        np.testing.assert_array_equal(total, [8])
 
 
 def test_the_worker_pool_is_kept_across_batch_sizes():

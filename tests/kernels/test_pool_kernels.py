@@ -189,3 +189,18 @@ def test_threads_give_the_serial_numbers(problem, out):
 def test_global_average_pooling():
     x = np.random.default_rng(0).standard_normal((2, 3, 5, 7))
     np.testing.assert_allclose(cpu.adaptive_avg_pool2d_forward(x, (1, 1))[:, :, 0, 0], x.mean(axis=(2, 3)))
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_an_empty_batch_gives_empty_outputs(threaded):
+    x = np.ones((0, 3, 8, 8), np.float32)
+    with threaded_kernels(threaded):
+        y, idx = cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+        assert y.shape == idx.shape == (0, 3, 4, 4)
+        assert cpu.max_pool2d_backward(y, idx, x.shape).shape == x.shape
+        y = cpu.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True)
+        assert y.shape == (0, 3, 4, 4)
+        assert cpu.avg_pool2d_backward(y, x.shape, (2, 2), (2, 2), (0, 0), False, True).shape == x.shape
+        assert cpu.adaptive_avg_pool2d_forward(x, (1, 1)).shape == (0, 3, 1, 1)
+        assert cpu.adaptive_avg_pool2d_backward(np.ones((0, 3, 1, 1), np.float32), x.shape).shape == x.shape
+        assert cpu.adaptive_max_pool2d_forward(x, (2, 2))[0].shape == (0, 3, 2, 2)

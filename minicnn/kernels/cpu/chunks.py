@@ -23,7 +23,9 @@ enters Python once a call, not once a chunk: with a Python function per chunk, i
 slices, a lock to hand out the chunks and one to add up their results) and the GIL hand-offs
 around it took a quarter of LeNet-5's C3 forward pass on two threads (1.18-1.22 ms against 0.87).
 Results that add up over the chunks (a weight gradient) are added in chunk order
-(``add_in_order``), so that a sum has the same rounding on every run and thread count.
+(``add_in_order``), so that a sum has the same rounding on every run, whichever thread made
+which part (and on one thread as on several when the batch falls into the same chunks: chunks()
+rounds their count up to a multiple of the threads).
 
 The workers wait for work spinning on a flag, not sleeping (spin.py, ``_Workers``): woken from a
 ThreadPoolExecutor's queue, a worker started 50 us to over 1 ms after the call, which made LeNet-5's
@@ -104,7 +106,8 @@ class _Workers:
     """Worker threads that wait for work spinning on a flag (spin.py), and sleep only after
     SPIN_ROUNDS without any. ``run(plan, work, helpers)`` runs work(go) on the calling thread and
     work(None) on the first ``helpers`` workers, and returns once the chunks of ``plan`` (a
-    schedule, below) are all done. Flag 0 holds the number of the latest job.
+    schedule, below) are all done, or a thread failed and none is still in a chunk. Flag 0 holds
+    the number of the latest job.
 
     The calling thread holds the GIL from the moment it posts a job until its compiled code
     starts, and a worker that asks for the GIL meanwhile sleeps until the operating system wakes
@@ -116,28 +119,34 @@ class _Workers:
         self._flags = np.zeros(spin.FLAG_STRIDE, np.int64)
         self._job = (0, None, 0)                  # (number, work, helpers); work None: stop
         self._threads = []
-        self._errors = []
         self._awake = threading.Condition()       # for sleeping workers
         self._sleeping = 0
 
     def run(self, plan, work, helpers):
-        """work(go) here and work(None) on ``helpers`` workers (started when missing) until the
-        chunks of ``plan`` are done; a worker's error is raised here."""
+        """work(go) here and work(None) on ``helpers`` workers (started when missing), returning
+        once no thread is in a chunk of ``plan`` any more (_over). ``work`` records its errors
+        itself (over_chunks): the workers' are dropped here, the calling thread's raised."""
         while len(self._threads) < helpers:
             thread = threading.Thread(target=self._serve, args=(len(self._threads), self._job[0]),
                                       name=f"minicnn-worker-{len(self._threads)}", daemon=True)
             self._threads.append(thread)
             thread.start()
-        self._errors.clear()
         number = self._job[0] + 1
         self._post(work, helpers, number, now=False)
         try:
             work((self._flags, 0, number))
         finally:
-            while not _over(plan, JOIN_ROUNDS):
-                pass                              # a chunk a worker took is still running
-        if self._errors:
-            raise self._errors.pop()
+            spin.publish(self._flags, 0, number)  # in case work failed before its compiled loop did
+            try:
+                while not _over(plan, JOIN_ROUNDS):
+                    pass                          # a chunk a worker took is still running
+            except BaseException:                 # Ctrl-C while waiting: stop the workers' chunks
+                spin.publish(plan, _FAILED, 1)    # first, so that none writes after the call
+                while not _over(plan, JOIN_ROUNDS):
+                    pass
+                raise
+            finally:
+                self._job = (number, _no_work, 0)     # let go of the call's arrays
 
     def stop(self):
         """Stop the workers and wait for them to end."""
@@ -169,8 +178,12 @@ class _Workers:
                 continue
             try:
                 work(None)
-            except BaseException as error:        # noqa: BLE001 - raised by run()
-                self._errors.append(error)
+            except BaseException:                 # noqa: BLE001 - recorded by work itself
+                pass
+
+
+def _no_work(go):
+    """The job left posted after a call: no worker runs it (helpers 0)."""
 
 
 def _workers():
@@ -257,7 +270,7 @@ def part_of(index, part, total):
 @njit(cache=True, nogil=True)
 def add_in_order(plan, index, part, total):
     """total += part once the parts of every earlier chunk are in (chunk 0 made its part in total,
-    part_of): the sum has the same rounding on every run and thread count. The thread waits
+    part_of): the sum has the same rounding whichever thread made which part. The thread waits
     (spinning) for the earlier chunks; it has taken no new chunk meanwhile, so one part per thread
     is all the memory the sum needs. part and total: C-contiguous arrays of one shape."""
     while spin.load(plan, _ADDED) != index:
@@ -300,10 +313,10 @@ def over_chunks(work, n, entries_per_image, itemsize, work_per_image=None):
     """Run the chunks of the batch of n images through work(plan, go, images), on the calling
     thread, or on numba.get_num_threads() threads (the calling one and workers) with BLAS on one
     thread each. ``work`` gets this thread's scratch buffers, sized for ``images`` (the largest
-    chunk), and passes them with ``plan`` and ``go`` to a compiled function that runs the chunks
-    it takes (next_chunk), so that each thread enters Python
-    once a call, not once a chunk: a thread slowed by other work takes fewer chunks, and results
-    summed with add_in_order come out the same on every run, one thread or several.
+    chunk), and passes them with ``plan`` and ``go`` to a compiled loop over the chunks it takes
+    (next_chunk), so that each thread enters Python once a call, not once a chunk: a thread slowed
+    by other work takes fewer chunks, and results summed with add_in_order come out the same on
+    every run (see the module docstring).
     ``entries_per_image``: the entries of one image's intermediate arrays, which set the chunk size
     (0: none, one chunk per thread); ``work_per_image``: the entries one image's work touches,
     which decide whether to use the workers (PARALLEL_MIN_WORK; by default entries_per_image)."""
@@ -322,17 +335,20 @@ def over_chunks(work, n, entries_per_image, itemsize, work_per_image=None):
             _drained(work, plan, _NO_GO, images)  # same chunks on this thread, the same numbers
             return
 
+        errors = []
+
         def on_thread(go=None):
             spin.fetch_add(plan, _BUSY, 1)
-            if spin.load(plan, _NEXT) >= count:   # a worker that came late: nothing left
-                spin.fetch_add(plan, _BUSY, -1)
-                return
-            try:
-                _drained(work, plan, go or _NO_GO, images)
-            except BaseException:
+            try:                                  # a worker that came late finds nothing left
+                if spin.load(plan, _NEXT) < count and spin.load(plan, _FAILED) == 0:
+                    _drained(work, plan, go or _NO_GO, images)
+            except BaseException as error:
+                errors.append(error)              # before _FAILED, which lets the caller look
                 spin.publish(plan, _FAILED, 1)
                 raise
             finally:
                 spin.fetch_add(plan, _BUSY, -1)
 
         _workers().run(plan, on_thread, wanted - 1)   # the calling thread works too
+    if errors:                                    # a worker's (the calling thread's is raised)
+        raise errors[0]

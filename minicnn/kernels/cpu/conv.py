@@ -162,7 +162,7 @@ def _with_bias_column(w, bias):
 
 def _tile_buffer(slot, rows, cols, dtype):
     """This thread's buffer ``slot`` as 16 rows of rows * cols entries and a 64-byte gap, for the
-    transforms (see winograd.py); _tiles makes the 16 (rows, cols) matrices of the products from
+    transforms (see winograd.py); _tile makes the 16 (rows, cols) matrices of the products from
     it: (C, P) channel-major, or (P, C) tile-major."""
     return _buffer(slot, (16, rows * cols + 64 // np.dtype(dtype).itemsize), dtype)
 
@@ -309,7 +309,8 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
         shape = (images, *x_shape[1:])
         padded = _padded(shape, padding, per_image, gy.dtype)
         cols = _matrix_buffer("cols", shape, groups * k + ones, pixels, per_image, gy.dtype)
-        rows = _matrix_buffer("rows", shape, o, pixels, per_image, gy.dtype)
+        rows = _matrix_buffer("rows", (1 if per_image else images, *shape[1:]), o, pixels, per_image,
+                              gy.dtype)           # per image: one image's gy at a time
         part = _buffer("part", total.shape, gy.dtype)
         if per_image:
             _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
@@ -331,8 +332,9 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
 
 @njit(cache=True, nogil=True)
 def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
-    """For each chunk of large images this thread takes, gy[start:stop] (n, O, L): part (O, K [+ 1])
-    = sum of gy[m] @ cols[m]^T, added into gw in chunk order, when x has entries (the last column
+    """For each chunk of large images this thread takes, gy[start:stop] (n, O, L): its part of gw
+    (O, K [+ 1]) = sum of gy[m] @ cols[m]^T, in gw itself for chunk 0, else in ``part`` and added
+    into gw in chunk order (chunks.part_of, add_in_order), when x has entries (the last column
     the bias gradient when gw has K + 1); gx = col2im(W^T @ gy[m]) when gx has entries. W: w_mat
     (O, K). gcols (n, K, L) lies over the memory of cols: gcols[m] is written once cols[m] has
     served (it never reaches cols[m + 1]). When the columns' rows have a gap (row_stride), each
@@ -369,8 +371,8 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
 @njit(cache=True, nogil=True)
 def _backward_block(plan, go, x, w_groups, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
     """For each chunk this thread takes, as one block, gy[start:stop] (n, O, L) -> rows (O, L*n):
-    part (groups, K [+ 1], O/groups) = cols @ rows^T per group (OpenBLAS is faster this way round),
-    added into gw in chunk order, when x has entries; gx = col2im(W^T @ rows) when gx has entries,
+    its part of gw (groups, K [+ 1], O/groups) = cols @ rows^T per group (OpenBLAS is faster this
+    way round), made and added as in _backward_per_image, when x has entries; gx = col2im(W^T @ rows) when gx has entries,
     gcols (1, C*kh*kw, L*n) over the memory of cols."""
     groups, og, k = w_groups.shape
     o, pixels = gy.shape[1], gy.shape[2]
@@ -425,10 +427,10 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
 
 @njit(cache=True, nogil=True)
 def _winograd_backward_chunks(plan, go, x, u, gy, padding, th, tw, dmt, vt, part, du, gx):
-    """For each chunk this thread takes: dM^T = (A gy A^T)^T; part[xi] = (dM[xi]^T)^T @ V[xi]^T,
-    added into du in chunk order, when x has entries; gx = B [U[xi]^T @ dM[xi]] B^T when gx has
-    entries, as dV[xi]^T = dM[xi]^T @ U[xi] in vt's memory (after part is done with V^T). dmt
-    (16, >= P*O) and vt (16, >= P*C): this thread's tile buffers."""
+    """For each chunk this thread takes: dM^T = (A gy A^T)^T; its part of du, [xi] = (dM[xi]^T)^T
+    @ V[xi]^T, made and added as in _backward_per_image, when x has entries; gx = B [U[xi]^T @
+    dM[xi]] B^T when gx has entries, as dV[xi]^T = dM[xi]^T @ U[xi] in vt's memory (after the
+    part is done with V^T). dmt (16, >= P*O) and vt (16, >= P*C): this thread's tile buffers."""
     o, c = u.shape[1], u.shape[2]
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:

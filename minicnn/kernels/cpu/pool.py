@@ -35,6 +35,8 @@ benchmarks/, against 3.8-4.4 ms on one; through the chunks, 2.4-2.8 ms.)
 Arguments: x (N, C, H, W) float32 or float64; kernel, stride, padding, dilation are (h, w) pairs;
 shapes and ``padding <= kernel // 2`` are assumed checked by the caller (minicnn.functional).
 """
+import math
+
 import numpy as np
 from numba import njit
 from numba import uint64 as u
@@ -215,7 +217,7 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     def work(plan, go, images):
         _max_pool_chunks(plan, go, x, *kernel, *stride, *padding, *dilation, y, idx)
 
-    over_chunks(work, x.shape[0], 0, x.itemsize, x[0].size)
+    over_chunks(work, x.shape[0], 0, x.itemsize, math.prod(x.shape[1:]))
     return y, idx
 
 
@@ -223,8 +225,8 @@ def max_pool2d_backward(gy, indices, x_shape):
     """gx (x_shape): each output gradient added to the input position its index names.
     Serves adaptive_max_pool2d too."""
     n, c, h, w = x_shape
-    gy = np.ascontiguousarray(gy).reshape(n, c, -1)
-    indices = np.ascontiguousarray(indices).reshape(n, c, -1)
+    gy = np.ascontiguousarray(gy).reshape(n, c, gy.shape[2] * gy.shape[3])
+    indices = np.ascontiguousarray(indices).reshape(gy.shape)
     gx = np.empty((n, c, h * w), gy.dtype)
 
     def work(plan, go, images):
@@ -401,7 +403,7 @@ def avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad,
     def work(plan, go, images):
         _avg_pool_chunks(plan, go, x, *kernel, *stride, *padding, bool(count_include_pad), divisor, y)
 
-    over_chunks(work, x.shape[0], 0, x.itemsize, x[0].size)
+    over_chunks(work, x.shape[0], 0, x.itemsize, math.prod(x.shape[1:]))
     return y
 
 
@@ -415,7 +417,7 @@ def avg_pool2d_backward(gy, x_shape, kernel, stride, padding, ceil_mode, count_i
     def work(plan, go, images):
         _avg_pool_backward_chunks(plan, go, gy, *kernel, *stride, *padding, bool(count_include_pad), divisor, gx)
 
-    over_chunks(work, gx.shape[0], 0, gy.itemsize, gx[0].size)
+    over_chunks(work, gx.shape[0], 0, gy.itemsize, math.prod(gx.shape[1:]))
     return gx
 
 
@@ -492,7 +494,7 @@ def _adaptive_pool(x, output_size, is_max):
     def work(plan, go, images):
         _adaptive_pool_chunks(plan, go, x, is_max, y, idx)
 
-    over_chunks(work, x.shape[0], 0, x.itemsize, x[0].size)
+    over_chunks(work, x.shape[0], 0, x.itemsize, math.prod(x.shape[1:]))
     return y, idx
 
 
@@ -510,7 +512,7 @@ def adaptive_avg_pool2d_backward(gy, x_shape):
     def work(plan, go, images):
         _adaptive_avg_backward_chunks(plan, go, gy, gx)
 
-    over_chunks(work, gx.shape[0], 0, gy.itemsize, gx[0].size)
+    over_chunks(work, gx.shape[0], 0, gy.itemsize, math.prod(gx.shape[1:]))
     return gx
 
 

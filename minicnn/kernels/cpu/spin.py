@@ -14,7 +14,9 @@ then runs as if the spinner were not there. Without that, LeNet-5's training on 
 1.6x slower than with the convolution workers asleep.
 
 The flags are entries of an int64 array, each on a cache line of its own (FLAG_STRIDE entries
-apart). They are loaded with acquire and stored with release ordering, which keeps the compiler
+apart); the counters of a call's schedule (chunks.py) are such flags too, which threads add to
+at once with ``fetch_add`` (one atomic step). They are loaded with acquire and stored with
+release ordering, which keeps the compiler
 from hoisting the load out of the loop (a plain load would be read once, and the loop would never
 end) and makes everything written before a store visible to the thread that loads its value. The
 waits are compiled without the GIL, so a spinning thread never holds it.
@@ -118,19 +120,3 @@ def wait_for_change(flags, index, old, rounds):
             return value
         _yield()
     return old
-
-
-@njit(cache=True, nogil=True)
-def wait_for_all(flags, first, count, value, rounds):
-    """True once the ``count`` flags from index ``first`` (FLAG_STRIDE apart) all equal ``value``;
-    False after ``rounds`` rounds of loads and a yield."""
-    for _ in range(rounds):
-        done = True
-        for k in range(count):
-            if _load_acquire(flags, first + k * FLAG_STRIDE) != value:
-                done = False
-                break
-        if done:
-            return True
-        _yield()
-    return False
