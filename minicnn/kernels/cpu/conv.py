@@ -205,8 +205,8 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
     def work(plan, go, images):
         shape = (images, *x.shape[1:])
         padded = _padded(shape, padding, per_image, x.dtype)
-        if per_image:
-            cols = _matrix_buffer("cols", shape, w_mat.shape[1], pixels, True, x.dtype)
+        if per_image:                             # one image's columns at a time
+            cols = _matrix_buffer("cols", (1, *x.shape[1:]), w_mat.shape[1], pixels, True, x.dtype)
             _forward_per_image(plan, go, x, w_mat, geometry, _gaps(), padded, cols, y_ncl)
         else:
             cols = _matrix_buffer("cols", shape, k * groups, pixels, False, x.dtype)
@@ -218,16 +218,19 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
 
 @njit(cache=True, nogil=True)
 def _forward_per_image(plan, go, x, w_mat, geometry, gaps, padded, cols, y):
-    """For each chunk this thread takes (chunks.next_chunk), images x[start:stop]: cols[m] = im2col,
-    then y[m] (O, L) = w_mat (O, K [+ 1]) @ cols[m]; with K + 1 columns, w_mat's last one is the
-    bias and cols' last row ones. padded, cols: this thread's flat buffers."""
+    """For each chunk this thread takes (chunks.next_chunk), image by image: cols = im2col(x[m]),
+    then y[m] (O, L) = w_mat (O, K [+ 1]) @ cols; with K + 1 columns, w_mat's last one is the bias
+    and cols' last row ones. padded, cols: this thread's flat buffers, one image's. Image by image,
+    the product finds the columns im2col just wrote in cache: with few channels (K = 27) that made
+    a (64, 3, 32, 32) layer's forward and backward 8-13% faster than im2col for the whole chunk
+    first (the same numbers)."""
     pixels = y.shape[2]
+    c = _matrices(cols, 1, w_mat.shape[1], pixels, gaps)
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
-        c = _matrices(cols, stop - start, w_mat.shape[1], pixels, gaps)
-        _columns(x[start:stop], geometry, padded, c)
-        for m in range(stop - start):
-            gemm(False, False, w_mat, c[m, :, :pixels], 0.0, y[start + m])
+        for m in range(start, stop):
+            _columns(x[m:m + 1], geometry, padded, c)
+            gemm(False, False, w_mat, c[0, :, :pixels], 0.0, y[m])
         index, start, stop = next_chunk(plan, go, index)
 
 
@@ -308,9 +311,10 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     def work(plan, go, images):
         shape = (images, *x_shape[1:])
         padded = _padded(shape, padding, per_image, gy.dtype)
+        if per_image:                             # one image's columns and gy at a time
+            shape = (1, *x_shape[1:])
         cols = _matrix_buffer("cols", shape, groups * k + ones, pixels, per_image, gy.dtype)
-        rows = _matrix_buffer("rows", (1 if per_image else images, *shape[1:]), o, pixels, per_image,
-                              gy.dtype)           # per image: one image's gy at a time
+        rows = _matrix_buffer("rows", shape, o, pixels, per_image, gy.dtype)
         part = _buffer("part", total.shape, gy.dtype)
         if per_image:
             _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
@@ -332,37 +336,34 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
 
 @njit(cache=True, nogil=True)
 def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
-    """For each chunk of large images this thread takes, gy[start:stop] (n, O, L): its part of gw
-    (O, K [+ 1]) = sum of gy[m] @ cols[m]^T, in gw itself for chunk 0, else in ``part`` and added
-    into gw in chunk order (chunks.part_of, add_in_order), when x has entries (the last column
-    the bias gradient when gw has K + 1); gx = col2im(W^T @ gy[m]) when gx has entries. W: w_mat
-    (O, K). gcols (n, K, L) lies over the memory of cols: gcols[m] is written once cols[m] has
-    served (it never reaches cols[m + 1]). When the columns' rows have a gap (row_stride), each
-    gy[m] is first copied into rows, whose rows have it too."""
+    """For each chunk of large images this thread takes, image by image (as _forward_per_image),
+    gy[m] (O, L): its part of gw (O, K [+ 1]) = sum of gy[m] @ cols^T with cols = im2col(x[m]), in
+    gw itself for chunk 0, else in ``part`` and added into gw in chunk order (chunks.part_of,
+    add_in_order), when x has entries (the last column the bias gradient when gw has K + 1); gx[m]
+    = col2im(W^T @ gy[m]) when gx has entries. W: w_mat (O, K). gcols (1, K, L) lies over the
+    memory of cols, written once cols has served. When the columns' rows have a gap (row_stride),
+    each gy[m] is first copied into rows, whose rows have it too."""
     o, k = w_mat.shape
     pixels = gy.shape[2]
+    c = _matrices(cols, 1, part.shape[1], pixels, gaps)
+    gcols = _matrices(cols, 1, k, pixels, gaps)
+    r = _matrices(rows, 1, o, pixels, gaps)[0]
+    copy = r.shape[1] != pixels
+    g = r[:, :pixels]
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
-        n = stop - start
-        c = _matrices(cols, n, part.shape[1], pixels, gaps)
         gw_part = part_of(index, part, gw)
-        if x.size > 0:                            # before gx: both use the cols buffer
-            _columns(x[start:stop], geometry, padded, c)
-        gcols = _matrices(cols, n, k, pixels, gaps)
-        r = _matrices(rows, 1, o, pixels, gaps)[0]
-        copy = r.shape[1] != pixels
-        g = r[:, :pixels]
-        for m in range(n):
+        for m in range(start, stop):
             if copy:
-                copy_rows(gy[start + m], r)
+                copy_rows(gy[m], r)
             else:
-                g = gy[start + m]
-            if x.size > 0:
-                gemm(False, True, g, c[m, :, :pixels], 0.0 if m == 0 else 1.0, gw_part)
+                g = gy[m]
+            if x.size > 0:                        # before gx: both use the cols buffer
+                _columns(x[m:m + 1], geometry, padded, c)
+                gemm(False, True, g, c[0, :, :pixels], 0.0 if m == start else 1.0, gw_part)
             if gx.size > 0:
-                gemm(True, False, w_mat, g, 0.0, gcols[m, :, :pixels])
-        if gx.size > 0:
-            col2im(gcols, *geometry, padded, gx[start:stop])
+                gemm(True, False, w_mat, g, 0.0, gcols[0, :, :pixels])
+                col2im(gcols, *geometry, padded, gx[m:m + 1])
         if x.size > 0:
             add_in_order(plan, index, part, gw)
         index, start, stop = next_chunk(plan, go, index)
