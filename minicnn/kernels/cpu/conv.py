@@ -36,7 +36,7 @@ per kernel).
 The intermediates are scratch space: they live in per-thread buffers reused from call to call,
 because a fresh array of many megabytes costs a page fault per 4 KiB on every call; each thread's
 loop gets them flat, sized for the largest chunk, and views each chunk's matrices at their start
-(``_matrices``, ``_tile``). Only the returned arrays are new. Column matrices whose rows are a
+(``_matrix``, ``_tile``). Only the returned arrays are new. Column matrices whose rows are a
 multiple of 2 KiB long get a gap between rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x
 on 32x32 float32 images).
 ``release_buffers()`` frees the scratch space (and stops the workers).
@@ -100,12 +100,10 @@ def _padded(x_shape, padding, per_image, dtype):
     return _buffer("padded", (c * (h + 2 * padding[0]) * (w + 2 * padding[1]) * images,), dtype)
 
 
-def _matrix_buffer(slot, x_shape, rows, pixels, per_image, dtype):
-    """This thread's buffer ``slot``, flat, with room for a chunk of x_shape (n, C, H, W) as
-    matrices of ``rows`` rows of ``pixels`` entries an image and their gaps (row_stride): n of
-    them per image, else one of pixels * n entries a row (_matrices makes them)."""
-    blocks, images = _block_size(x_shape[0], per_image)
-    return _buffer(slot, (blocks * rows * (pixels * images + ROW_GAP_BYTES // np.dtype(dtype).itemsize),), dtype)
+def _matrix_buffer(slot, rows, entries, dtype):
+    """This thread's buffer ``slot``, flat, with room for one matrix of ``rows`` rows of up to
+    ``entries`` entries and the gaps between them (row_stride); _matrix views it."""
+    return _buffer(slot, (rows * (entries + ROW_GAP_BYTES // np.dtype(dtype).itemsize),), dtype)
 
 
 ALIASED_ROW_BYTES = 2048
@@ -136,10 +134,11 @@ def _gaps():
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _matrices(flat, count, rows, entries, gaps):
-    """``count`` matrices (count, rows, row_stride(entries)) at the start of the flat buffer."""
+def _matrix(flat, rows, entries, gaps):
+    """The matrix (1, rows, row_stride(entries)) at the start of the flat buffer: one block, as
+    im2col and col2im take it."""
     stride = _row_stride(entries, flat.itemsize, gaps[0], gaps[1])
-    return flat[:count * rows * stride].reshape(count, rows, stride)
+    return flat[:rows * stride].reshape(1, rows, stride)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -206,11 +205,11 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, y):
         shape = (images, *x.shape[1:])
         padded = _padded(shape, padding, per_image, x.dtype)
         if per_image:                             # one image's columns at a time
-            cols = _matrix_buffer("cols", (1, *x.shape[1:]), w_mat.shape[1], pixels, True, x.dtype)
+            cols = _matrix_buffer("cols", w_mat.shape[1], pixels, x.dtype)
             _forward_per_image(plan, go, x, w_mat, geometry, _gaps(), padded, cols, y_ncl)
         else:
-            cols = _matrix_buffer("cols", shape, k * groups, pixels, False, x.dtype)
-            rows = _matrix_buffer("rows", shape, o, pixels, False, x.dtype)
+            cols = _matrix_buffer("cols", k * groups, pixels * images, x.dtype)
+            rows = _matrix_buffer("rows", o, pixels * images, x.dtype)
             _forward_block(plan, go, x, w_groups, bias, geometry, _gaps(), padded, cols, rows, y_ncl)
 
     over_chunks(work, n, x.shape[1] * kernel[0] * kernel[1] * pixels, x.itemsize)
@@ -225,7 +224,7 @@ def _forward_per_image(plan, go, x, w_mat, geometry, gaps, padded, cols, y):
     a (64, 3, 32, 32) layer's forward and backward 8-13% faster than im2col for the whole chunk
     first (the same numbers)."""
     pixels = y.shape[2]
-    c = _matrices(cols, 1, w_mat.shape[1], pixels, gaps)
+    c = _matrix(cols, w_mat.shape[1], pixels, gaps)
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
         for m in range(start, stop):
@@ -243,8 +242,8 @@ def _forward_block(plan, go, x, w_groups, bias, geometry, gaps, padded, cols, ro
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
         ln = (stop - start) * pixels
-        c = _matrices(cols, 1, groups * k, ln, gaps)
-        r = _matrices(rows, 1, o, ln, gaps)[0]
+        c = _matrix(cols, groups * k, ln, gaps)
+        r = _matrix(rows, o, ln, gaps)[0]
         _columns(x[start:stop], geometry, padded, c)
         for g in range(groups):
             gemm(False, False, w_groups[g], c[0, g * k:(g + 1) * k, :ln], 0.0, r[g * og:(g + 1) * og, :ln])
@@ -309,12 +308,10 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     total = np.empty(gw_shape if need_gw and n > 0 else (0, 0, 0), gy.dtype)     # gW's sum
 
     def work(plan, go, images):
-        shape = (images, *x_shape[1:])
-        padded = _padded(shape, padding, per_image, gy.dtype)
-        if per_image:                             # one image's columns and gy at a time
-            shape = (1, *x_shape[1:])
-        cols = _matrix_buffer("cols", shape, groups * k + ones, pixels, per_image, gy.dtype)
-        rows = _matrix_buffer("rows", shape, o, pixels, per_image, gy.dtype)
+        padded = _padded((images, *x_shape[1:]), padding, per_image, gy.dtype)
+        entries = pixels * (1 if per_image else images)    # per image: one image's columns and gy
+        cols = _matrix_buffer("cols", groups * k + ones, entries, gy.dtype)
+        rows = _matrix_buffer("rows", o, entries, gy.dtype)
         part = _buffer("part", total.shape, gy.dtype)
         if per_image:
             _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
@@ -345,9 +342,9 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
     each gy[m] is first copied into rows, whose rows have it too."""
     o, k = w_mat.shape
     pixels = gy.shape[2]
-    c = _matrices(cols, 1, part.shape[1], pixels, gaps)
-    gcols = _matrices(cols, 1, k, pixels, gaps)
-    r = _matrices(rows, 1, o, pixels, gaps)[0]
+    c = _matrix(cols, part.shape[1], pixels, gaps)
+    gcols = _matrix(cols, k, pixels, gaps)
+    r = _matrix(rows, o, pixels, gaps)[0]
     copy = r.shape[1] != pixels
     g = r[:, :pixels]
     index, start, stop = next_chunk(plan, go, -1)
@@ -373,25 +370,25 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
 def _backward_block(plan, go, x, w_groups, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
     """For each chunk this thread takes, as one block, gy[start:stop] (n, O, L) -> rows (O, L*n):
     its part of gw (groups, K [+ 1], O/groups) = cols @ rows^T per group (OpenBLAS is faster this
-    way round), made and added as in _backward_per_image, when x has entries; gx = col2im(W^T @ rows) when gx has entries,
-    gcols (1, C*kh*kw, L*n) over the memory of cols."""
+    way round), made and added as in _backward_per_image, when x has entries; gx = col2im(W^T @
+    rows) when gx has entries, gcols (1, C*kh*kw, L*n) over the memory of cols."""
     groups, og, k = w_groups.shape
     o, pixels = gy.shape[1], gy.shape[2]
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
         ln = (stop - start) * pixels
-        r = _matrices(rows, 1, o, ln, gaps)[0]
+        r = _matrix(rows, o, ln, gaps)[0]
         nchw_to_rows(gy[start:stop], r)
         if x.size > 0:
             ones = part.shape[1] - k              # the row of ones, when there is one (one group)
-            c = _matrices(cols, 1, groups * k + ones, ln, gaps)
+            c = _matrix(cols, groups * k + ones, ln, gaps)
             _columns(x[start:stop], geometry, padded, c)
             gw_part = part_of(index, part, gw)
             for g in range(groups):
                 gemm(False, True, c[0, g * k:(g + 1) * k + ones, :ln], r[g * og:(g + 1) * og, :ln], 0.0,
                      gw_part[g])
         if gx.size > 0:
-            gcols = _matrices(cols, 1, groups * k, ln, gaps)
+            gcols = _matrix(cols, groups * k, ln, gaps)
             for g in range(groups):
                 gemm(True, False, w_groups[g], r[g * og:(g + 1) * og, :ln], 0.0, gcols[0, g * k:(g + 1) * k, :ln])
             col2im(gcols, *geometry, padded, gx[start:stop])

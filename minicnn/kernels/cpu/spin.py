@@ -16,9 +16,9 @@ then runs as if the spinner were not there. Without that, LeNet-5's training on 
 The flags are entries of an int64 array, each on a cache line of its own (FLAG_STRIDE entries
 apart); the counters of a call's schedule (chunks.py) are such flags too, which threads add to
 at once with ``fetch_add`` (one atomic step). They are loaded with acquire and stored with
-release ordering, which keeps the compiler
-from hoisting the load out of the loop (a plain load would be read once, and the loop would never
-end) and makes everything written before a store visible to the thread that loads its value. The
+release ordering, which keeps the compiler from hoisting the load out of the loop (a plain load
+would be read once, and the loop would never end) and makes everything written before a store
+visible to the thread that loads its value. The
 waits are compiled without the GIL, so a spinning thread never holds it.
 """
 import ctypes
@@ -83,9 +83,10 @@ def publish(flags, index, value):
     _store_release(flags, index, value)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def load(flags, index):
-    """flags[index], with everything the thread that published it wrote before (acquire)."""
+    """flags[index], with everything the thread that published it wrote before (acquire). Called
+    from Python it keeps the GIL, as fetch_add does."""
     return _load_acquire(flags, index)
 
 
