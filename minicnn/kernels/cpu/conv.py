@@ -94,10 +94,11 @@ def _block_size(n, per_image):
 
 
 def _padded(x_shape, padding, per_image, dtype):
-    """This thread's 'padded' buffer: room for one block of zero-padded images (im2col.py)."""
-    n, c, h, w = x_shape
+    """This thread's 'padded' buffer: room for one channel of a block of zero-padded images
+    (im2col.py)."""
+    n, _, h, w = x_shape
     images = _block_size(n, per_image)[1]
-    return _buffer("padded", (c * (h + 2 * padding[0]) * (w + 2 * padding[1]) * images,), dtype)
+    return _buffer("padded", ((h + 2 * padding[0]) * (w + 2 * padding[1]) * images,), dtype)
 
 
 def _matrix_buffer(slot, rows, entries, dtype):
