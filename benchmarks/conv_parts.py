@@ -42,7 +42,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
     blocks, images = conv._block_size(most, per_image)
     width = conv.row_stride(pixels * images, x.dtype)
     cols = np.zeros((blocks, k, width), x.dtype)
-    padded = np.zeros(c * (x.shape[2] + 2 * padding[0]) * (x.shape[3] + 2 * padding[1]) * images, x.dtype)
+    padded = np.zeros((x.shape[2] + 2 * padding[0]) * (x.shape[3] + 2 * padding[1]) * images, x.dtype)  # a channel
     rows = np.zeros((o, width), x.dtype)
     w_mat = w.reshape(o, k)
     y = np.empty((n, o, pixels), x.dtype)
