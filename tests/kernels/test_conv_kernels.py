@@ -561,6 +561,32 @@ def test_release_buffers_stops_the_workers():
         np.testing.assert_array_equal(cpu.conv2d_forward(x, w, None, *args), expected)   # back again
 
 
+@pytest.mark.parametrize("shape, dtype", [(7, np.float32), ((3, 5, 2), np.float64), ((0, 4), np.float32)])
+def test_aligned_empty_starts_a_cache_line(shape, dtype):
+    from minicnn.kernels.scratch import CACHE_LINE, aligned_empty
+    for _ in range(5):                            # whatever address np.empty gives underneath
+        a = aligned_empty(shape, dtype)
+        assert a.shape == ((shape,) if isinstance(shape, int) else shape) and a.dtype == dtype
+        assert a.flags.c_contiguous and a.flags.writeable
+        if a.size:
+            assert a.ctypes.data % CACHE_LINE == 0
+            a[...] = 1                            # the whole view is memory of its own
+            assert a.sum() == a.size
+
+
+@pytest.mark.parametrize("winograd", [False, True])
+def test_the_scratch_buffers_and_outputs_start_a_cache_line(winograd):
+    from minicnn.kernels.scratch import CACHE_LINE
+    x, w = np.ones((4, 12, 9, 9), np.float32), np.ones((5, 12, 3, 3), np.float32)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    with winograd_from(1 if winograd else 10 ** 9):
+        y = cpu.conv2d_forward(x, w, None, *args)
+        gx = cpu.conv2d_backward(x, w, y, *args)[0]
+    buffers = conv_module._scratch._local.__dict__["buffers"]
+    assert buffers and all(b.ctypes.data % CACHE_LINE == 0 for b in buffers.values())
+    assert y.ctypes.data % CACHE_LINE == 0 and gx.ctypes.data % CACHE_LINE == 0
+
+
 @pytest.mark.parametrize("winograd", [False, True])
 def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients(winograd):
     x, w, b = np.ones((0, 3, 6, 6)), np.ones((4, 3, 3, 3)), np.ones(4)

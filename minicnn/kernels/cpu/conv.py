@@ -36,9 +36,9 @@ per kernel).
 The intermediates are scratch space: they live in per-thread buffers reused from call to call,
 because a fresh array of many megabytes costs a page fault per 4 KiB on every call; each thread's
 loop gets them flat, sized for the largest chunk, and views each chunk's matrices at their start
-(``_matrix``, ``_tile``). Only the returned arrays are new. Column matrices whose rows are a
-multiple of 2 KiB long get a gap between rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x
-on 32x32 float32 images).
+(``_matrix``, ``_tile``). Only the returned arrays are new. Buffers and outputs start on a cache
+line (scratch.aligned_empty). Column matrices whose rows are a multiple of 2 KiB long get a gap
+between rows (``row_stride``: 4K aliasing slowed OpenBLAS 1.5-2x on 32x32 float32 images).
 ``release_buffers()`` frees the scratch space (and stops the workers).
 
 Arguments: x (N, C, H, W), w (O, C/groups, kh, kw), b (O,) or None; stride, padding, dilation are
@@ -48,14 +48,14 @@ the output has the input's dtype. Shapes are assumed checked by the caller (mini
 import numpy as np
 from numba import njit
 
-from ..scratch import ScratchBuffers
+from ..scratch import ScratchBuffers, aligned_empty
 from ..shape_rules import conv_output_size
 from . import winograd
 from .blas import gemm
 from .chunks import add_in_order, next_chunk, over_chunks, part_of, stop_workers
 from .im2col import channel_sums, col2im, copy_rows, im2col, nchw_to_rows, rows_to_nchw
 
-_scratch = ScratchBuffers(np.empty)
+_scratch = ScratchBuffers(aligned_empty)
 _buffer = _scratch.get
 
 
@@ -180,7 +180,7 @@ def conv2d_forward(x, w, b, stride, padding, dilation, groups):
     o = w.shape[0]
     out_hw = conv_output_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
     bias = None if b is None else np.ascontiguousarray(b, dtype=x.dtype)
-    y = np.empty((x.shape[0], o, *out_hw), x.dtype)
+    y = aligned_empty((x.shape[0], o, *out_hw), x.dtype)
     if uses_winograd(w.shape, stride, dilation, groups):
         _winograd_forward(x, w, np.zeros(o, x.dtype) if bias is None else bias, padding, y)
     else:
@@ -302,7 +302,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     ones = int(need_gw and need_gb and groups == 1)
     geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
     w_groups = w.reshape(groups, o // groups, k)
-    gx = np.empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
+    gx = aligned_empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
     x = x if need_gw else np.empty((0, *x_shape[1:]), gy.dtype)      # no entries: not needed
     gy_ncl = gy.reshape(n, o, pixels)
     gw_shape = (1, o, k + ones) if per_image else (groups, k + ones, o // groups)
@@ -406,7 +406,7 @@ def _winograd_backward(x, x_shape, w, gy, padding, need_gx, need_gw):
     u = np.empty((16, o, c), gy.dtype)
     if need_gx:
         winograd.weight_transform(w, u)
-    gx = np.empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
+    gx = aligned_empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
     x = x if need_gw else np.empty((0, *x_shape[1:]), gy.dtype)      # no entries: not needed
     du = np.empty((16, o, c) if need_gw and n > 0 else (0, 0, 0), gy.dtype)      # dU's sum
 

@@ -123,12 +123,20 @@ def im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, cols):
     for b in range(blocks):
         for c in range(c_in):
             _pad_channel(x, b * n, n, c, ph, pw, block)
-            for i in range(kh):
-                for j in range(kw):
-                    row = cols[b, (c * kh + i) * kw + j]
-                    for oh in range(ho):
-                        start = ((oh * sh + i * dh) * wp + j * dw) * n
-                        _copy_runs(block, start, sw, n, row, oh * wo * n, wo)
+            _copy_taps(block, wp, n, kh, kw, sh, sw, dh, dw, ho, wo, cols[b, c * kh * kw:(c + 1) * kh * kw])
+
+
+@njit(cache=True, nogil=True)
+def _copy_taps(block, wp, n, kh, kw, sh, sw, dh, dw, ho, wo, rows):
+    """rows[i * kw + j] = the Wo*n entries per output row that tap (i, j) sees in one padded
+    channel ``block``. A function of its own, not inlined into im2col: there, LLVM left the copies
+    of short runs scalar (LeNet-5's C1, runs of 28: 5.1 us an image against 4.0)."""
+    for i in range(kh):
+        for j in range(kw):
+            row = rows[i * kw + j]
+            for oh in range(ho):
+                start = ((oh * sh + i * dh) * wp + j * dw) * n
+                _copy_runs(block, start, sw, n, row, oh * wo * n, wo)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -172,13 +180,20 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo, padded, gx):
     for b in range(blocks):
         for c in range(c_in):
             block[:] = 0
-            for i in range(kh):
-                for j in range(kw):
-                    row = cols[b, (c * kh + i) * kw + j]
-                    for oh in range(ho):
-                        start = ((oh * sh + i * dh) * wp + j * dw) * n
-                        _add_runs(row, oh * wo * n, block, start, sw, n, wo)
+            _add_taps(cols[b, c * kh * kw:(c + 1) * kh * kw], wp, n, kh, kw, sh, sw, dh, dw, ho, wo, block)
             _unpad_channel(block, b * n, n, c, ph, pw, gx)
+
+
+@njit(cache=True, nogil=True)
+def _add_taps(rows, wp, n, kh, kw, sh, sw, dh, dw, ho, wo, block):
+    """The adjoint of _copy_taps: each entry of rows[i * kw + j] added onto the entry of the padded
+    channel ``block`` that tap (i, j) saw."""
+    for i in range(kh):
+        for j in range(kw):
+            row = rows[i * kw + j]
+            for oh in range(ho):
+                start = ((oh * sh + i * dh) * wp + j * dw) * n
+                _add_runs(row, oh * wo * n, block, start, sw, n, wo)
 
 
 @njit(cache=True, nogil=True, inline="always")
