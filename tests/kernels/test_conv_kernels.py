@@ -87,7 +87,9 @@ def test_rows_of_4_kib_get_a_gap(per_image, kernel, padding):
     copy)."""
     assert conv_module.row_stride(1024, np.float32) == 1056
     assert conv_module.row_stride(512, np.float64) == 528
-    assert conv_module.row_stride(1000, np.float32) == 1000
+    assert conv_module.row_stride(1008, np.float32) == 1008
+    assert conv_module.row_stride(1000, np.float32) == 1008          # rows start a cache line
+    assert conv_module.row_stride(1001, np.float64) == 1008
     x_shape = (3, 3, 32, 32) if per_image else (2, 3, 16, 32)
     problem = dict(x_shape=x_shape, w_shape=(5, 3, kernel, kernel), stride=(1, 1), padding=(padding, padding),
                    dilation=(1, 1), groups=1)
