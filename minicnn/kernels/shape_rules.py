@@ -11,8 +11,13 @@ them.
 """
 
 
-def pair(value, name="argument"):
-    """An int or an (h, w) pair of ints -> (h, w); raises a clear error for anything else."""
+def pair(value, name="argument", argument=None):
+    """An int or an (h, w) pair of ints -> (h, w); raises a clear error for anything else, which
+    names ``name`` (and ``argument``, as "name: argument")."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value                              # a pair already (the kernels' every call)
+    if argument is not None:
+        name = f"{name}: {argument}"
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r}")
@@ -65,13 +70,16 @@ def pool_output_size(n_in, kernel_size, stride=None, padding=0, dilation=1, ceil
     return _sizes((n_in, kernel_size, stride, padding, dilation), ceil_mode, name)
 
 
+_ARGUMENTS = ("n_in", "kernel_size", "stride", "padding", "dilation")
+
+
 def _sizes(args, ceil_mode, name):
     """_one_size on ints, or on each axis when any argument is an (h, w) pair."""
-    names = ("n_in", "kernel_size", "stride", "padding", "dilation")
-    hw = [pair(a, f"{name}: {n}") for a, n in zip(args, names)]
-    if any(isinstance(a, (tuple, list)) for a in args):
-        return tuple(_one_size(*(a[axis] for a in hw), ceil_mode, name) for axis in (0, 1))
-    return _one_size(*(a[0] for a in hw), ceil_mode, name)
+    (n, k, s, p, d) = (pair(a, name, argument) for a, argument in zip(args, _ARGUMENTS))
+    size_h = _one_size(n[0], k[0], s[0], p[0], d[0], ceil_mode, name)
+    if not any(isinstance(a, (tuple, list)) for a in args):
+        return size_h
+    return size_h, _one_size(n[1], k[1], s[1], p[1], d[1], ceil_mode, name)
 
 
 def adaptive_window(i, n_in, n_out):
