@@ -655,6 +655,37 @@ def test_workers_that_went_to_sleep_wake_for_the_next_job():
     assert any(name.startswith("minicnn-worker") for name in seen)
 
 
+def test_a_call_returns_once_its_workers_have_left_it():
+    """The call returns only once no thread counts itself in it (BUSY 0), a worker included, even
+    one slow to return from its work after its last chunk: a worker leaves in compiled code
+    (chunks._leave_and_wait), and runs no Python of the call after it returned."""
+    plans, worker_took = [], []
+
+    def body(start, stop):
+        if threading.current_thread() is not threading.main_thread():
+            worker_took.append(start)
+        time.sleep(0.001)
+        return np.ones(1)
+
+    def work(plan, go, images):
+        python_loop(body, np.zeros(1))(plan, go, images)
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.005)                     # still in the call after the last chunk
+
+    original = chunks.schedule
+
+    def recorded(runs):
+        plans.append(original(runs))
+        return plans[-1]
+
+    with threaded_kernels(True), chunk_bytes(1), mock.patch.object(chunks, "schedule", recorded):
+        for _ in range(5):
+            chunks.over_chunks(work, 16, 1 << 20, 8)
+            assert chunks.spin.load(plans[-1], chunks._BUSY) == 0
+            assert chunks.spin.load(plans[-1], chunks._FINISHED) == 16
+    assert worker_took
+
+
 def test_the_calling_thread_publishes_the_job():
     """The calling thread's work gets go = (flags, 0, job number), which its first next_chunk
     publishes; the workers get a go that publishes nothing."""

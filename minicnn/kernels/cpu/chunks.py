@@ -105,9 +105,10 @@ Python (which let Ctrl-C through)."""
 class _Workers:
     """Worker threads that wait for work spinning on a flag (spin.py), and sleep only after
     SPIN_ROUNDS without any. ``run(plan, work, helpers)`` runs work(go) on the calling thread and
-    work(None) on the first ``helpers`` workers, and returns once the chunks of ``plan`` (a
-    schedule, below) are all done, or a thread failed and none is still in a chunk. Flag 0 holds
-    the number of the latest job.
+    work(None) on the first ``helpers`` workers, and returns once every thread has left ``plan``
+    (a schedule, below) and its chunks are all done, or a thread failed. work(None) returns the
+    schedule the worker is still counted in (BUSY), which it leaves in compiled code
+    (_leave_and_wait). Flag 0 holds the number of the latest job.
 
     The calling thread holds the GIL from the moment it posts a job until its compiled code
     starts, and a worker that asks for the GIL meanwhile sleeps until the operating system wakes
@@ -124,7 +125,7 @@ class _Workers:
 
     def run(self, plan, work, helpers):
         """work(go) here and work(None) on ``helpers`` workers (started when missing), returning
-        once no thread is in a chunk of ``plan`` any more (_over). ``work`` records its errors
+        once every thread has left ``plan`` (_over). ``work`` records its errors
         itself (over_chunks): the workers' are dropped here, the calling thread's raised."""
         while len(self._threads) < helpers:
             thread = threading.Thread(target=self._serve, args=(len(self._threads), self._job[0]),
@@ -164,8 +165,13 @@ class _Workers:
                 self._awake.notify_all()
 
     def _serve(self, index, seen):
+        plan = None                               # the call this worker has yet to leave
         while True:
-            if spin.wait_for_change(self._flags, 0, seen, SPIN_ROUNDS) == seen:
+            if plan is None:
+                news = spin.wait_for_change(self._flags, 0, seen, SPIN_ROUNDS)
+            else:
+                news, plan = _leave_and_wait(plan, self._flags, seen, SPIN_ROUNDS), None
+            if news == seen:
                 with self._awake:                 # nothing for a while: sleep until a job comes
                     self._sleeping += 1           # (_post sets _job before it looks at this)
                     self._awake.wait_for(lambda: self._job[0] != seen)
@@ -177,9 +183,21 @@ class _Workers:
             if index >= helpers:
                 continue
             try:
-                work(None)
+                plan = work(None)                 # a schedule to leave, or None
             except BaseException:                 # noqa: BLE001 - recorded by work itself
                 pass
+
+
+@njit(cache=True, nogil=True)
+def _leave_and_wait(plan, flags, seen, rounds):
+    """A worker's way out of a call and into the wait for the next job, in one compiled call:
+    BUSY - 1 on ``plan``, then spin.wait_for_change(flags, 0, seen, rounds). The call returns
+    only once its workers have left (_over), and a worker that has left runs no Python (which
+    needs the GIL) until the next job: with Python in between, the worker often found the GIL
+    taken by the calling thread's next call and slept until the operating system woke it, 50-100
+    us after that call's chunks had begun."""
+    spin.fetch_add(plan, _BUSY, -1)
+    return spin.wait_for_change(flags, 0, seen, rounds)
 
 
 def _no_work(go):
@@ -285,14 +303,13 @@ def add_in_order(plan, index, part, total):
 
 @njit(cache=True, nogil=True)
 def _over(plan, rounds):
-    """True once every chunk is done, or a thread failed and no thread is inside the work any more;
+    """True once no thread is inside the work any more and every chunk is done or a thread failed;
     False after ``rounds`` rounds of loads and a yield."""
     count = plan.size - _BOUNDS - 1
     for _ in range(rounds):
-        if spin.load(plan, _FINISHED) == count:
-            return True
-        if spin.load(plan, _FAILED) != 0 and spin.load(plan, _BUSY) == 0:
-            return True
+        if spin.load(plan, _BUSY) == 0:
+            if spin.load(plan, _FINISHED) == count or spin.load(plan, _FAILED) != 0:
+                return True
         spin.pause()
     return False
 
@@ -338,6 +355,8 @@ def over_chunks(work, n, entries_per_image, itemsize, work_per_image=None):
         errors = []
 
         def on_thread(go=None):
+            """The call's work on one thread; a worker (go None) returns the schedule, which it
+            leaves in _leave_and_wait."""
             spin.fetch_add(plan, _BUSY, 1)
             try:                                  # a worker that came late finds nothing left
                 if spin.load(plan, _NEXT) < count and spin.load(plan, _FAILED) == 0:
@@ -345,9 +364,12 @@ def over_chunks(work, n, entries_per_image, itemsize, work_per_image=None):
             except BaseException as error:
                 errors.append(error)              # before _FAILED, which lets the caller look
                 spin.publish(plan, _FAILED, 1)
-                raise
-            finally:
                 spin.fetch_add(plan, _BUSY, -1)
+                raise
+            if go is None:
+                return plan
+            spin.fetch_add(plan, _BUSY, -1)
+            return None
 
         _workers().run(plan, on_thread, wanted - 1)   # the calling thread works too
     if errors:                                    # a worker's (the calling thread's is raised)
