@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from minicnn.kernels import cpu, reference
 from minicnn.kernels.cpu import chunks
 from minicnn.kernels.cpu import conv as conv_module
+from minicnn.kernels.scratch import CACHE_LINE, aligned_empty
 from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
@@ -565,7 +566,6 @@ def test_release_buffers_stops_the_workers():
 
 @pytest.mark.parametrize("shape, dtype", [(7, np.float32), ((3, 5, 2), np.float64), ((0, 4), np.float32)])
 def test_aligned_empty_starts_a_cache_line(shape, dtype):
-    from minicnn.kernels.scratch import CACHE_LINE, aligned_empty
     for _ in range(5):                            # whatever address np.empty gives underneath
         a = aligned_empty(shape, dtype)
         assert a.shape == ((shape,) if isinstance(shape, int) else shape) and a.dtype == dtype
@@ -578,7 +578,6 @@ def test_aligned_empty_starts_a_cache_line(shape, dtype):
 
 @pytest.mark.parametrize("winograd", [False, True])
 def test_the_scratch_buffers_and_outputs_start_a_cache_line(winograd):
-    from minicnn.kernels.scratch import CACHE_LINE
     x, w = np.ones((4, 12, 9, 9), np.float32), np.ones((5, 12, 3, 3), np.float32)
     args = ((1, 1), (1, 1), (1, 1), 1)
     with winograd_from(1 if winograd else 10 ** 9):

@@ -18,8 +18,8 @@ apart); the counters of a call's schedule (chunks.py) are such flags too, which 
 at once with ``fetch_add`` (one atomic step). They are loaded with acquire and stored with
 release ordering, which keeps the compiler from hoisting the load out of the loop (a plain load
 would be read once, and the loop would never end) and makes everything written before a store
-visible to the thread that loads its value. The
-waits are compiled without the GIL, so a spinning thread never holds it.
+visible to the thread that loads its value. The waits are compiled without the GIL, so a spinning
+thread never holds it.
 """
 import ctypes
 import sys
