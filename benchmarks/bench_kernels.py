@@ -66,13 +66,26 @@ def pin(threads):
         torch.set_num_threads(threads)
 
 
+SETTLE_S = 0.02
+"""The pause before each turn, in which the previous runner's idle threads stop spinning.
+
+PyTorch's OpenMP threads spin for a few milliseconds after its last call without giving their core
+away; on a 2-core machine, the next runner's second thread then shares a core with one of them. In
+one process, turn by turn with LeNet-5's C3 on two threads, minicnn's four calls right after three
+of PyTorch's took 4.6, 3.9, 3.8 and 3.5 ms, and 4.7, 2.8, 2.3, 2.1 after a 5 ms pause (2.2 ms each
+after the NumPy reference or none). A training loop runs one framework, so each turn starts once
+the others are idle."""
+
+
 def median_ms(runners, repeats, threads, rounds=7):
     """{name: median milliseconds}. Each runner is timed back to back (as in a training loop, where
     the same layer runs step after step), in ``rounds`` turns of repeats/rounds calls, so a change
-    in the machine's load during the run hits every runner alike."""
+    in the machine's load during the run hits every runner alike. Each turn starts SETTLE_S after
+    the previous one and with one untimed call."""
     times = {name: [] for name in runners}
     for _ in range(rounds):
         for name, fn in runners.items():
+            time.sleep(SETTLE_S)
             pin(threads)
             fn()                                  # warm-up: compile, caches, buffers
             for _ in range(max(1, repeats // rounds)):
