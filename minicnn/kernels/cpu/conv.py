@@ -298,7 +298,7 @@ def _backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, nee
 
 def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_gx, need_gw, need_gb):
     """gW = (im2col(x) @ rows^T)^T, gx = col2im(W^T @ rows) with rows = nchw_to_rows(gy), chunk by
-    chunk; for large images gW = sum of gy[n] @ cols[n]^T and gx = col2im(W^T @ gy[n]). With one
+    chunk; for large images gW = (sum of cols[n] @ gy[n]^T)^T and gx = col2im(W^T @ gy[n]). With one
     group, gb comes with gW from the row of ones below the columns (None otherwise). The chunks'
     parts of gW are added up in chunk order (chunks.add_in_order)."""
     (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
@@ -310,7 +310,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     gx = aligned_empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
     x = x if need_gw else np.empty((0, *x_shape[1:]), gy.dtype)      # no entries: not needed
     gy_ncl = gy.reshape(n, o, pixels)
-    gw_shape = (1, o, k + ones) if per_image else (groups, k + ones, o // groups)
+    gw_shape = (groups, k + ones, o // groups)                      # gW^T per group, as made
     total = np.empty(gw_shape if need_gw and n > 0 else (0, 0, 0), gy.dtype)     # gW's sum
 
     def work(plan, go, images):
@@ -329,8 +329,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     gw = gb = None
     if need_gw:
         gw = total if n > 0 else np.zeros(gw_shape, gy.dtype)       # no image: zeros
-        if not per_image:                         # summed as the products came, transposed once
-            gw = gw.transpose(0, 2, 1)
+        gw = gw.transpose(0, 2, 1)                # summed as the products came, transposed once
         if ones:
             gb = np.ascontiguousarray(gw[0, :, k])
         gw = np.ascontiguousarray(gw[..., :k]).reshape(w.shape)
@@ -340,15 +339,15 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
 @njit(cache=True, nogil=True)
 def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
     """For each chunk of large images this thread takes, image by image (as _forward_per_image),
-    gy[m] (O, L): its part of gw (O, K [+ 1]) = sum of gy[m] @ cols^T with cols = im2col(x[m]), in
+    gy[m] (O, L): its part of gw^T (K [+ 1], O) = sum of cols @ gy[m]^T with cols = im2col(x[m]), in
     gw itself for chunk 0, else in ``part`` and added into gw in chunk order (chunks.part_of,
-    add_in_order), when x has entries (the last column the bias gradient when gw has K + 1); gx[m]
+    add_in_order), when x has entries (the last row the bias gradient when gw has K + 1); gx[m]
     = col2im(W^T @ gy[m]) when gx has entries. W: w_mat (O, K). gcols (1, K, L) lies over the
     memory of cols, written once cols has served. When the columns' rows have a gap (row_stride),
     each gy[m] is first copied into rows, whose rows have it too."""
     o, k = w_mat.shape
     pixels = gy.shape[2]
-    c = _matrix(cols, part.shape[1], pixels, gaps)
+    c = _matrix(cols, part.shape[0], pixels, gaps)
     gcols = _matrix(cols, k, pixels, gaps)
     r = _matrix(rows, o, pixels, gaps)[0]
     copy = r.shape[1] != pixels
@@ -363,7 +362,7 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
                 g = gy[m]
             if x.size > 0:                        # before gx: both use the cols buffer
                 _columns(x[m:m + 1], geometry, padded, c)
-                gemm(False, True, g, c[0, :, :pixels], 0.0 if m == start else 1.0, gw_part)
+                gemm(False, True, c[0, :, :pixels], g, 0.0 if m == start else 1.0, gw_part)
             if gx.size > 0:
                 gemm(True, False, w_mat, g, 0.0, gcols[0, :, :pixels])
                 col2im(gcols, *geometry, padded, gx[m:m + 1])
