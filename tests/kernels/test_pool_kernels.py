@@ -67,18 +67,39 @@ def test_max_pool_ties_nans_and_infinities_match_reference(dtype, problem, wide,
 def test_max_pool_windows_tiling_rows_match_reference(kernel, stride, dilation, threaded):
     """Windows that tile each row exactly (W = Wo * sw, no column padding) take the one-loop
     horizontal pass; ties, NaNs and -infs everywhere, as in the test above."""
+    _check_whole_rows((2, 5, 12, 36), (kernel, stride, (0, 0), dilation, False), threaded)
+
+
+def _check_whole_rows(shape, args, threaded, edge_maxima=False):
+    """max_pool2d of x (ties, NaNs and -infs everywhere; with ``edge_maxima``, maxima in the rows'
+    first and last columns) equals the reference, for args whose output rows hold Wo * sw columns."""
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
-        x = rng.integers(-2, 2, (2, 5, 12, 36)).astype(dtype)
+        x = rng.integers(-2, 2, shape).astype(dtype)
         x[rng.random(x.shape) < 0.05] = np.nan
         x[rng.random(x.shape) < 0.1] = -np.inf
-        args = (kernel, stride, (0, 0), dilation, False)
+        if edge_maxima:
+            x[0, 0, :, 0] = x[0, 1, :, -1] = 5
         with threaded_kernels(threaded):
             y, idx = cpu.max_pool2d_forward(x, *args)
-        assert y.shape[3] * stride[1] == x.shape[3]
+        assert y.shape[3] * args[1][1] == x.shape[3]
         y_ref, idx_ref = reference.max_pool2d_forward(x, *args)
         np.testing.assert_array_equal(y, y_ref)
         np.testing.assert_array_equal(idx, idx_ref)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("width, kernel, stride, padding, ceil_mode", [
+    (36, (3, 3), (2, 2), (1, 1), False),    # ResNet's 3x3 stride-2 padding-1 pooling
+    (36, (2, 3), (1, 2), (0, 1), False), (34, (3, 3), (2, 2), (0, 0), True),
+    (36, (3, 3), (1, 1), (1, 1), False), (9, (1, 3), (1, 1), (0, 1), True),
+    (4, (3, 3), (2, 2), (1, 1), False), (3, (3, 3), (1, 1), (1, 1), False),
+])
+def test_max_pool_windows_over_whole_rows_match_reference(width, kernel, stride, padding, ceil_mode, threaded):
+    """3x3-wide windows over rows of exactly Wo * sw columns that reach past a row's ends take the
+    one-loop pass whose row-edge outputs are done again (_row_maxima_wrapped); ties, NaNs and
+    -infs everywhere, and maxima in the rows' first and last columns."""
+    _check_whole_rows((2, 5, 12, width), (kernel, stride, padding, (1, 1), ceil_mode), threaded, True)
 
 
 @pytest.mark.parametrize("threaded", [False, True])
