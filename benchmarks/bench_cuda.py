@@ -57,21 +57,21 @@ def conv_case(shape, out_ch, k, s, p, d):
     return on_cpu, on_gpu, with_copies, diff
 
 
-def pool_case(shape, k, s, kind):
-    """The same four for max or average pooling, forward + input gradient."""
+def pool_case(kind, shape, k, s, p):
+    """The same four for max or average pooling (kind "max" or "avg"), forward + input gradient."""
     from minicnn.kernels import cuda as gpu
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
     dx = backend.to_device(x)
     if kind == "max":
-        args = ((k, k), (s, s), (0, 0), (1, 1), False)
+        args = ((k, k), (s, s), (p, p), (1, 1), False)
         gy = rng.standard_normal(cpu.max_pool2d_forward(x, *args)[0].shape, dtype=np.float32)
 
         def run(kernels, xx, gg):
             y, idx = kernels.max_pool2d_forward(xx, *args)
             return y, kernels.max_pool2d_backward(gg, idx, shape)
     else:
-        args = ((k, k), (s, s), (0, 0), False, True)
+        args = ((k, k), (s, s), (p, p), False, True)
         gy = rng.standard_normal(cpu.avg_pool2d_forward(x, *args).shape, dtype=np.float32)
 
         def run(kernels, xx, gg):
@@ -83,6 +83,30 @@ def pool_case(shape, k, s, kind):
 
     diff = max(np.abs(backend.to_host(g) - c).max() for g, c in zip(run(gpu, dx, dgy), run(cpu, x, gy)))
     return (lambda: run(cpu, x, gy)), (lambda: run(gpu, dx, dgy)), with_copies, diff
+
+
+def cases(conv_cases, pool_cases):
+    """[(name, (cpu(), gpu(), gpu_with_copies(), max |difference|)), ...] for bench_kernels.py's
+    CONV_CASES and POOL_CASES (or lists like them)."""
+    return ([(name, conv_case(*params)) for name, *params in conv_cases]
+            + [(name, pool_case(*params)) for name, *params in pool_cases])
+
+
+def row(name, case, repeats, threads, rounds=7):
+    """The table's row for one case: CPU, GPU and GPU-with-copies milliseconds (taking turns, as
+    in bench_kernels.median_ms), their ratio and the largest difference."""
+    from numba import cuda
+
+    from bench_kernels import median_ms
+
+    def synced(fn):                               # GPU kernels return at once: wait for them
+        return lambda: (fn(), cuda.synchronize())
+
+    on_cpu, on_gpu, with_copies, diff = case
+    ms = median_ms({"cpu": on_cpu, "gpu": synced(on_gpu), "copies": synced(with_copies)}, repeats, threads,
+                   rounds)
+    return (f"| {name} | {ms['cpu']:.2f} | {ms['gpu']:.3f} | {ms['copies']:.3f} | {ms['cpu'] / ms['gpu']:.1f}x "
+            f"| {diff:.1e} |")
 
 
 def main():
@@ -105,24 +129,14 @@ def main():
     print(f"# median of {opts.repeats} repeats, forward + backward, float32, milliseconds\n")
     print("| case | CPU | GPU | GPU with copies | CPU/GPU | max abs diff |")
     print("|---|---|---|---|---|---|")
-    cases = ([(name, conv_case(*params)) for name, *params in CONV_CASES]
-             + [(name, pool_case(shape, k, s, "max")) for name, shape, k, s in POOL_CASES]
-             + [(name.replace("max_pool2d", "avg_pool2d"), pool_case(shape, k, s, "avg"))
-                for name, shape, k, s in POOL_CASES])
-    def synced(fn):                               # GPU kernels return at once: wait for them
-        return lambda: (fn(), cuda.synchronize())
-
-    for name, (on_cpu, on_gpu, with_copies, diff) in cases:
-        cpu_ms = median_ms(on_cpu, opts.repeats, opts.threads)
-        gpu_ms = median_ms(synced(on_gpu), opts.repeats, opts.threads)
-        copy_ms = median_ms(synced(with_copies), opts.repeats, opts.threads)
-        print(f"| {name} | {cpu_ms:.2f} | {gpu_ms:.3f} | {copy_ms:.3f} | {cpu_ms / gpu_ms:.1f}x | {diff:.1e} |",
-              flush=True)
+    for name, case in cases(CONV_CASES, POOL_CASES):
+        print(row(name, case, opts.repeats, opts.threads), flush=True)
 
     n = 2048
     a, b = (backend.to_device(np.random.default_rng(i).standard_normal((n, n), dtype=np.float32)) for i in (1, 2))
     out = backend.to_device(np.empty((n, n), np.float32))
-    ms = median_ms(synced(lambda: gpu.matmul(a, b, out)), max(3, opts.repeats // 4), opts.threads)
+    ms = median_ms({"gemm": lambda: (gpu.matmul(a, b, out), cuda.synchronize())}, max(3, opts.repeats // 4),
+                   opts.threads)["gemm"]
     print(f"\nmatmul {n}x{n} @ {n}x{n} (tiled GEMM, {gpu.matmul.__module__}): {ms:.2f} ms, "
           f"{2 * n ** 3 / ms / 1e9:.0f} GFLOP/s")
 

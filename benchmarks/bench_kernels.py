@@ -51,8 +51,10 @@ CONV_CASES = [
     ("LeNet C3 (64,6,14,14)->16 k5", (64, 6, 14, 14), 16, 5, 1, 0, 1),
     ("LeNet C5 (64,16,5,5)->120 k5", (64, 16, 5, 5), 120, 5, 1, 0, 1),
 ]
-POOL_CASES = [("max_pool2d k2 s2 (64,32,32,32)", "max", (64, 32, 32, 32), 2, 2),
-              ("avg_pool2d k2 s2 (64,32,32,32)", "avg", (64, 32, 32, 32), 2, 2)]
+# name, kind, input shape, kernel, stride, padding
+POOL_CASES = [("max_pool2d k2 s2 (64,32,32,32)", "max", (64, 32, 32, 32), 2, 2, 0),
+              ("max_pool2d k3 s2 p1 (64,32,32,32)", "max", (64, 32, 32, 32), 3, 2, 1),   # ResNet's
+              ("avg_pool2d k2 s2 (64,32,32,32)", "avg", (64, 32, 32, 32), 2, 2, 0)]
 
 
 _BLAS = threadpoolctl.ThreadpoolController()
@@ -156,19 +158,19 @@ def conv_runners(shape, out_ch, k, s, p, d):
     return runners
 
 
-def pool_runners(kind, shape, k, s):
-    """Forward + backward of max_pool2d (kind "max") or avg_pool2d ("avg"), no padding."""
+def pool_runners(kind, shape, k, s, p):
+    """Forward + backward of max_pool2d (kind "max") or avg_pool2d ("avg", padding counted)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32)
     if kind == "max":
-        args = ((k, k), (s, s), (0, 0), (1, 1), False)
+        args = ((k, k), (s, s), (p, p), (1, 1), False)
         gy = rng.standard_normal(cpu.max_pool2d_forward(x, *args)[0].shape, dtype=np.float32)
 
         def run(kernels):
             _, idx = kernels.max_pool2d_forward(x, *args)
             kernels.max_pool2d_backward(gy, idx, x.shape)
     else:
-        args = ((k, k), (s, s), (0, 0), False, True, None)
+        args = ((k, k), (s, s), (p, p), False, True, None)
         gy = rng.standard_normal(cpu.avg_pool2d_forward(x, *args).shape, dtype=np.float32)
 
         def run(kernels):
@@ -182,7 +184,7 @@ def pool_runners(kind, shape, k, s):
 
         def pytorch():
             tx.grad = None
-            pool(tx, k, s).backward(tgy)
+            pool(tx, k, s, p).backward(tgy)
         runners["pytorch"] = pytorch
     return runners
 

@@ -395,6 +395,20 @@ def test_cpu_kernels_use_their_cache_under_the_simulator():
     assert hits >= 1 and misses == 0
 
 
+def test_bench_cuda_builds_and_times_its_cases(monkeypatch):
+    """benchmarks/bench_cuda.py's cases (bench_kernels.py's lists: conv and pooling, with padding)
+    and table rows, on tiny shapes and one call each; under the simulator its main() refuses to
+    time, so this is what runs its code here. The GPU's results match the CPU's."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_cuda
+    conv_cases = [("conv", (1, 2, 4, 4), 2, 3, 2, 1, 1)]
+    pool_cases = [("max k3 s2 p1", "max", (1, 2, 4, 4), 3, 2, 1), ("avg k2", "avg", (1, 2, 4, 4), 2, 2, 0)]
+    for name, case in bench_cuda.cases(conv_cases, pool_cases):
+        assert case[3] < 1e-4, name
+        cells = bench_cuda.row(name, case, repeats=1, threads=1, rounds=1).split("|")
+        assert cells[1].strip() == name and len(cells) == 8 and cells[5].strip().endswith("x")
+
+
 def test_kernels_compile_for_a_gpu(kernel_launches, tmp_path):
     """Every kernel launched by the tests above (under the simulator) compiles to PTX with NVVM.
     Skips without NVVM (the nvidia-nvvm and nvidia-cuda-nvrtc wheels, or a CUDA toolkit)."""
