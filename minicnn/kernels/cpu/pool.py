@@ -17,8 +17,9 @@ rows of W = Wo * sw columns that reach past the rows' ends (3x3 stride-2 padding
 long loop too, and the outputs at the rows' ends again (``_row_maxima_wrapped``). Output rows are
 often short (16 outputs for a 32-pixel image), and a loop that short never reaches LLVM's vectorized
 body; these long loops do, which made the forward pass 4-6x faster than one tap at a time over each
-output row (3x3 stride 2: 2.6-3.2x). Average pooling runs the same two passes with sums (``_column_sums``, ``_row_means``),
-and its backward pass their adjoints in reverse order (``_row_shares``, ``_column_shares``).
+output row (3x3 stride 2: 2.6-3.2x). Average pooling runs the same two passes with sums
+(``_column_sums``, ``_row_means``), and its backward pass their adjoints in reverse order
+(``_row_shares``, ``_column_shares``).
 
 Max pooling returns the max and its position (flat index h * W + w in the input plane, int64, as
 PyTorch). A tie goes to the FIRST maximum in row-major window order (smallest i, then smallest j):
@@ -236,8 +237,7 @@ def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
             _row_maxima_flat(col_max, col_at, ho * wo, kw, sw, dw, ys[p], ids[p])
         elif wrapped and sw == 2:                 # constants again: 3x3, stride 2
             _row_maxima_wrapped(col_max, col_at, w, ho, wo, 3, 2, pw, 1, t_lo, t_hi, ys[p], ids[p])
-        elif wrapped and sw == 1:                 # 3x3, stride 1 (taps and stride as variables
-            #                                     ran this loop 2.6x slower than _row_maxima)
+        elif wrapped and sw == 1:                 # 3x3, stride 1 (as variables: 2.6x slower)
             _row_maxima_wrapped(col_max, col_at, w, ho, wo, 3, 1, pw, 1, t_lo, t_hi, ys[p], ids[p])
         else:
             _row_maxima(col_max, col_at, w, ho, wo, kw, sw, pw, dw, j_lo, j_hi, ys[p], ids[p])
