@@ -67,12 +67,14 @@ def test_max_pool_ties_nans_and_infinities_match_reference(dtype, problem, wide,
 def test_max_pool_windows_tiling_rows_match_reference(kernel, stride, dilation, threaded):
     """Windows that tile each row exactly (W = Wo * sw, no column padding) take the one-loop
     horizontal pass; ties, NaNs and -infs everywhere, as in the test above."""
-    _check_whole_rows((2, 5, 12, 36), (kernel, stride, (0, 0), dilation, False), threaded)
+    args = (kernel, stride, (0, 0), dilation, False)
+    _check_against_reference((2, 5, 12, 36), args, threaded, whole_rows=True)
 
 
-def _check_whole_rows(shape, args, threaded, edge_maxima=False):
+def _check_against_reference(shape, args, threaded, edge_maxima=False, whole_rows=False):
     """max_pool2d of x (ties, NaNs and -infs everywhere; with ``edge_maxima``, maxima in the rows'
-    first and last columns) equals the reference, for args whose output rows hold Wo * sw columns."""
+    first and last columns) equals the reference; ``whole_rows``: args whose output rows hold
+    Wo * sw columns."""
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         x = rng.integers(-2, 2, shape).astype(dtype)
@@ -82,7 +84,7 @@ def _check_whole_rows(shape, args, threaded, edge_maxima=False):
             x[0, 0, :, 0] = x[0, 1, :, -1] = 5
         with threaded_kernels(threaded):
             y, idx = cpu.max_pool2d_forward(x, *args)
-        assert y.shape[3] * args[1][1] == x.shape[3]
+        assert y.shape[3] * args[1][1] == x.shape[3] or not whole_rows
         y_ref, idx_ref = reference.max_pool2d_forward(x, *args)
         np.testing.assert_array_equal(y, y_ref)
         np.testing.assert_array_equal(idx, idx_ref)
@@ -99,7 +101,24 @@ def test_max_pool_windows_over_whole_rows_match_reference(width, kernel, stride,
     """3x3-wide windows over rows of exactly Wo * sw columns that reach past a row's ends take the
     one-loop pass whose row-edge outputs are done again (_row_maxima_wrapped); ties, NaNs and
     -infs everywhere, and maxima in the rows' first and last columns."""
-    _check_whole_rows((2, 5, 12, width), (kernel, stride, padding, (1, 1), ceil_mode), threaded, True)
+    args = (kernel, stride, padding, (1, 1), ceil_mode)
+    _check_against_reference((2, 5, 12, width), args, threaded, edge_maxima=True, whole_rows=True)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("width, kernel, stride, padding, ceil_mode", [
+    (55, (3, 3), (2, 2), (0, 0), False), (27, (3, 3), (2, 2), (0, 0), False),   # AlexNet's
+    (27, (3, 3), (2, 2), (1, 1), True), (33, (3, 3), (2, 2), (1, 1), False),
+    (30, (3, 3), (1, 1), (0, 0), False), (7, (3, 3), (1, 1), (0, 0), True),
+    (3, (3, 3), (2, 2), (0, 0), True),
+    (31, (2, 2), (2, 2), (0, 0), False), (31, (2, 2), (2, 2), (0, 0), True), (32, (2, 2), (2, 2), (1, 1), False),
+    (33, (2, 2), (2, 2), (1, 1), True), (1, (2, 2), (2, 2), (1, 1), False), (2, (3, 2), (1, 2), (1, 1), True),
+])
+def test_max_pool_windows_over_any_rows_match_reference(width, kernel, stride, padding, ceil_mode, threaded):
+    """2x2 stride-2 and 3x3 windows over rows of any width take the wrapped pass too, over column
+    maxima laid out max(Wo, ceil(W / sw)) * sw entries a row, whose outputs past Wo are dropped."""
+    args = (kernel, stride, padding, (1, 1), ceil_mode)
+    _check_against_reference((2, 5, 12, width), args, threaded, edge_maxima=True)
 
 
 @pytest.mark.parametrize("threaded", [False, True])

@@ -12,12 +12,14 @@ scratch: a vertical pass takes, for every output row and input column, the max o
 rows (``_column_maxima``: its inner loop runs along a whole input row), then a horizontal pass takes
 the max of those over the window's columns (``_row_maxima``). When the windows tile each row
 exactly (no column padding, W = Wo * sw, as for 2x2 stride-2 pooling of an even width), the
-horizontal pass is one long loop over the plane's outputs (``_row_maxima_flat``); 3x3 windows over
-rows of W = Wo * sw columns that reach past the rows' ends (3x3 stride-2 padding-1 pooling) take one
-long loop too, and the outputs at the rows' ends again (``_row_maxima_wrapped``). Output rows are
-often short (16 outputs for a 32-pixel image), and a loop that short never reaches LLVM's vectorized
-body; these long loops do, which made the forward pass 4-6x faster than one tap at a time over each
-output row (3x3 stride 2: 2.6-3.2x). Average pooling runs the same two passes with sums
+horizontal pass is one long loop over the plane's outputs (``_row_maxima_flat``). 2x2 stride-2 and
+3x3 stride-1 or -2 windows over rows of any width, with padding or ceil_mode (ResNet's 3x3 stride-2
+padding-1 pooling, AlexNet's 3x3 stride-2 pooling of 55 columns) take one long loop too, over
+column maxima laid out max(Wo, ceil(W / sw)) * sw entries a row, then the outputs at the rows' ends
+again, and drop the outputs past Wo (``_row_maxima_wrapped``). Output rows are often short (16
+outputs for a 32-pixel image), and a loop that short never reaches LLVM's vectorized body; these
+long loops do, which made the forward pass 4-6x faster than one tap at a time over each output row
+(3x3 stride 2: 2.6-3.2x). Average pooling runs the same two passes with sums
 (``_column_sums``, ``_row_means``), and its backward pass their adjoints in reverse order
 (``_row_shares``, ``_column_shares``).
 
@@ -100,15 +102,16 @@ def _better(v, at, best, where):
 
 
 @njit(cache=True, inline="always")
-def _column_maxima(src, w, ho, sh, ph, dh, i_lo, i_hi, col_max, col_at):
-    """Vertical pass over one plane (src flat, H * W): col_max[oh * W + x], col_at[...] = the max of
-    column x over output row oh's window rows and its flat position (the first max, or first NaN).
+def _column_maxima(src, w, ho, sh, ph, dh, i_lo, i_hi, span, col_max, col_at):
+    """Vertical pass over one plane (src flat, H * W): col_max[oh * span + x], col_at[...] = the max
+    of column x < W over output row oh's window rows and its flat position (the first max, or first
+    NaN); span >= W entries from one output row's maxima to the next (entries past W are not written).
     Rows whose window sees no input row give -inf and -1. The inner loop runs along a whole input
     row, contiguous and long enough to vectorize. The window's first three rows go in one loop (for
     2x2 and 3x3 windows the only one): for 2x2 windows 0.87x the time of a copy of the first row,
     then a loop for the second; for 3x3, 0.9x that of a loop for two rows, then one for the third."""
     for oh in range(ho):
-        base = u(oh * w)
+        base = u(oh * span)
         lo, hi = i_lo[oh], i_hi[oh]
         if lo >= hi:
             for x in range(w):
@@ -182,30 +185,40 @@ def _row_maxima(col_max, col_at, w, ho, wo, kw, sw, pw, dw, j_lo, j_hi, out, arg
 
 
 @njit(cache=True, inline="always")
-def _row_maxima_wrapped(col_max, col_at, w, ho, wo, kw, sw, pw, dw, t_lo, t_hi, out, arg):
-    """Horizontal pass when the rows hold exactly Wo * sw columns but the windows reach past a
-    row's ends (3x3 stride-2 padding-1 pooling, ResNet's and GoogLeNet's): one loop over the
-    plane's outputs, tap j of output q at column q * sw + j * dw - pw of the (Ho * W) column maxima,
-    as if the rows were one; the outputs whose window leaves its row (t_lo, t_hi from _taps: its
-    taps inside the row) read a neighbour row's column there, and are done again with their own
-    taps only. With constant taps and stride, the long loop vectorizes: (64, 32, 32, 32) 3x3 s2 p1
-    forward 2.6-3.2x faster than _row_maxima, 3x3 s1 p1 1.3-1.5x."""
-    q_first = -(-pw // sw)                                          # tap 0 inside the plane
-    q_last = min(ho * wo, (ho * w - 1 + pw - (kw - 1) * dw) // sw + 1)    # the last tap inside
+def _row_maxima_wrapped(col_max, col_at, ho, wide, kw, sw, pw, dw, edges, t_lo, t_hi, out, arg):
+    """Horizontal pass over column maxima laid out ``wide`` * sw entries a row (the vertical pass's
+    span, >= W), for ``wide`` outputs a row (>= Wo; out and arg (Ho * wide) flat): one loop over the
+    plane's outputs, tap j of output q at entry q * sw + j * dw - pw, as if the rows were one; the
+    outputs whose window leaves its row (``edges``: ow with t_lo[ow] > 0 or t_hi[ow] < kw, from
+    _taps: its taps inside the row) read a neighbour row's column there or an entry past W, and are
+    done again with their own taps only; outputs ow >= Wo are left to be dropped. With constant
+    taps and stride, the long loop vectorizes: (64, 32, 32, 32) 3x3 s2 p1 forward 2.6-3.2x faster
+    than _row_maxima, 3x3 s1 p1 1.3-1.5x; over rows wider than Wo * sw, forward 0.35-0.38x
+    _row_maxima's time for AlexNet's 3x3 stride-2 pooling of (64, 64, 55, 55) and (64, 192, 27, 27),
+    0.44x for 2x2 stride 2 over 31 columns, 0.3x with padding 1."""
+    span = wide * sw
+    q_first = -(-pw // sw)                                            # tap 0 inside the plane
+    q_last = min(ho * wide, (ho * span - 1 + pw - (kw - 1) * dw) // sw + 1)    # the last tap inside
     _row_maxima_flat(col_max, col_at, q_first, q_last, kw, sw, pw, dw, out, arg)
     for oh in range(ho):                          # windows that leave their row, again
-        for ow in range(wo):
-            if t_lo[ow] == 0 and t_hi[ow] == kw:
-                continue
-            first = oh * w + ow * sw - pw
+        for e in range(edges.size):
+            ow = edges[e]
+            first = oh * span + ow * sw - pw
             best, where = -np.inf, -1
             for j in range(t_lo[ow], t_hi[ow]):
                 v, at = col_max[u(first + j * dw)], col_at[u(first + j * dw)]
                 take = _better(v, at, best, where)
                 best = v if take else best
                 where = at if take else where
-            out[u(oh * wo + ow)] = best
-            arg[u(oh * wo + ow)] = where
+            out[u(oh * wide + ow)] = best
+            arg[u(oh * wide + ow)] = where
+
+
+@njit(cache=True, inline="always")
+def _edges(t_lo, t_hi, kw):
+    """The outputs ow of a row whose window does not lie whole inside the row (padding, ceil_mode)."""
+    inside = (t_lo == 0) & (t_hi == kw)
+    return np.nonzero(~inside)[0]
 
 
 @njit(cache=True, inline="always")
@@ -217,22 +230,35 @@ def _max_pool_body(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     i_lo, i_hi = _taps(ho, kh, sh, ph, dh, h)
     j_lo, j_hi = _tap_outputs(wo, kw, sw, pw, dw, w)
     t_lo, t_hi = _taps(wo, kw, sw, pw, dw, w)
+    edges = _edges(t_lo, t_hi, kw)
     flat = _windows_tile_rows(w, wo, kw, sw, pw, dw)
-    wrapped = w == wo * sw and kw == 3 and dw == 1      # 3x3 windows over whole rows
-    col_max = np.empty(ho * w, x.dtype)
-    col_at = np.empty(ho * w, np.int32)          # a plane's positions fit; half the traffic
+    # 2x2 stride-2 and 3x3 stride-1 or -2 windows: the wrapped pass, with its taps as constants
+    wrapped = dw == 1 and ((kw == 2 and sw == 2) or (kw == 3 and sw <= 2))
+    wide = max(wo, -(-w // sw)) if wrapped else wo          # outputs a row in that pass
+    span = wide * sw if wrapped else w
+    col_max = np.full(ho * span, -np.inf, x.dtype)
+    col_at = np.full(ho * span, -1, np.int32)     # a plane's positions fit; half the traffic
+    out, arg = np.empty(ho * wide, x.dtype), np.empty(ho * wide, np.int64)    # when wide > Wo
     for p in range(planes):
-        _column_maxima(xs[p], w, ho, sh, ph, dh, i_lo, i_hi, col_max, col_at)
-        if flat and kw == 2 and sw == 2:          # constants let LLVM unroll the taps (2x2, s2)
-            _row_maxima_flat(col_max, col_at, 0, ho * wo, 2, 2, 0, 1, ys[p], ids[p])
+        _column_maxima(xs[p], w, ho, sh, ph, dh, i_lo, i_hi, span, col_max, col_at)
+        if wide == wo:                            # the pass writes the plane's outputs itself
+            out, arg = ys[p], ids[p]
+        if flat and kw == 2 and sw == 2:          # constants let LLVM unroll the taps
+            _row_maxima_flat(col_max, col_at, 0, ho * wo, 2, 2, 0, 1, out, arg)
+        elif wrapped and kw == 2:
+            _row_maxima_wrapped(col_max, col_at, ho, wide, 2, 2, pw, 1, edges, t_lo, t_hi, out, arg)
+        elif wrapped and sw == 2:
+            _row_maxima_wrapped(col_max, col_at, ho, wide, 3, 2, pw, 1, edges, t_lo, t_hi, out, arg)
+        elif wrapped:                             # 3x3, stride 1 (as variables: 2.6x slower)
+            _row_maxima_wrapped(col_max, col_at, ho, wide, 3, 1, pw, 1, edges, t_lo, t_hi, out, arg)
         elif flat:
             _row_maxima_flat(col_max, col_at, 0, ho * wo, kw, sw, 0, dw, ys[p], ids[p])
-        elif wrapped and sw == 2:                 # constants again: 3x3, stride 2
-            _row_maxima_wrapped(col_max, col_at, w, ho, wo, 3, 2, pw, 1, t_lo, t_hi, ys[p], ids[p])
-        elif wrapped and sw == 1:                 # 3x3, stride 1 (as variables: 2.6x slower)
-            _row_maxima_wrapped(col_max, col_at, w, ho, wo, 3, 1, pw, 1, t_lo, t_hi, ys[p], ids[p])
         else:
             _row_maxima(col_max, col_at, w, ho, wo, kw, sw, pw, dw, j_lo, j_hi, ys[p], ids[p])
+        if wide > wo:                             # drop each row's outputs past Wo
+            for oh in range(ho):
+                ys[p, oh * wo:(oh + 1) * wo] = out[oh * wide:oh * wide + wo]
+                ids[p, oh * wo:(oh + 1) * wo] = arg[oh * wide:oh * wide + wo]
 
 
 @njit(cache=True, inline="always")
