@@ -54,6 +54,7 @@ CONV_CASES = [
 # name, kind, input shape, kernel, stride, padding
 POOL_CASES = [("max_pool2d k2 s2 (64,32,32,32)", "max", (64, 32, 32, 32), 2, 2, 0),
               ("max_pool2d k3 s2 p1 (64,32,32,32)", "max", (64, 32, 32, 32), 3, 2, 1),   # ResNet's
+              ("max_pool2d k3 s2 (16,64,55,55)", "max", (16, 64, 55, 55), 3, 2, 0),      # AlexNet's
               ("avg_pool2d k2 s2 (64,32,32,32)", "avg", (64, 32, 32, 32), 2, 2, 0)]
 
 
