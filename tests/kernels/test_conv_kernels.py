@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from minicnn.kernels import cpu, reference
 from minicnn.kernels.cpu import chunks
 from minicnn.kernels.cpu import conv as conv_module
+from minicnn.kernels.cpu import direct
 from minicnn.kernels.scratch import CACHE_LINE, aligned_empty
 from minicnn.kernels.shape_rules import conv_output_size, pair, pool_output_size, same_padding
 
@@ -55,12 +56,27 @@ def per_image_from(pixels):
         yield
 
 
+LAYOUTS = ["one matrix", "per image", "direct gW"]
+
+
+@contextlib.contextmanager
+def layout(name):
+    """im2col (Winograd off) with one column matrix for the chunk ("one matrix") or one per image
+    ("per image"), or one per image with the weight gradient by direct.py's loops for any number
+    of output channels ("direct gW"; conv.uses_direct_weight_grad otherwise)."""
+    direct_up_to = 10 ** 9 if name == "direct gW" else 0
+    with winograd_from(10 ** 9), per_image_from(10 ** 9 if name == "one matrix" else 1), \
+            mock.patch.object(direct, "DIRECT_MAX_OUT_CHANNELS", direct_up_to):
+        yield
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("per_image", LAYOUTS)
 @given(problem=conv_problems(), bias=st.booleans())
 def test_conv_kernels_match_reference(dtype, per_image, problem, bias):
-    """Both column layouts: one matrix for the chunk, or one per image."""
-    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+    """Every column layout: one matrix for the chunk, or one per image, its weight gradient by
+    GEMM or by direct loops."""
+    with layout(per_image):
         _check_against_reference(dtype, problem, bias)
 
 
@@ -72,10 +88,10 @@ def gaps_between_all_rows():
         yield
 
 
-@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("per_image", LAYOUTS)
 @given(problem=conv_problems(), bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_gaps_between_rows_change_no_number(per_image, problem, bias, dtype):
-    with gaps_between_all_rows(), winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+    with gaps_between_all_rows(), layout(per_image):
         assert conv_module.row_stride(5, dtype) > 5
         _check_against_reference(dtype, problem, bias)
 
@@ -94,7 +110,7 @@ def test_rows_of_4_kib_get_a_gap(per_image, kernel, padding):
     x_shape = (3, 3, 32, 32) if per_image else (2, 3, 16, 32)
     problem = dict(x_shape=x_shape, w_shape=(5, 3, kernel, kernel), stride=(1, 1), padding=(padding, padding),
                    dilation=(1, 1), groups=1)
-    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9), chunk_bytes(1 << 30):
+    with layout("per image" if per_image else "one matrix"), chunk_bytes(1 << 30):
         _check_against_reference(np.float32, problem, True)
 
 
@@ -104,6 +120,51 @@ def test_winograd_matches_reference(dtype, problem, bias):
     with winograd_from(1):
         assert conv_module.uses_winograd(problem["w_shape"], problem["stride"], problem["dilation"], 1)
         _check_against_reference(dtype, problem, bias)
+
+
+DIRECT_CASES = [
+    dict(x_shape=(4, 1, 32, 32), w_shape=(6, 1, 5, 5), stride=(1, 1), padding=(0, 0), dilation=(1, 1)),  # C1
+    dict(x_shape=(3, 3, 32, 32), w_shape=(8, 3, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1)),
+    dict(x_shape=(2, 2, 30, 27), w_shape=(5, 2, 3, 5), stride=(1, 1), padding=(2, 1), dilation=(2, 1)),
+    dict(x_shape=(2, 3, 25, 41), w_shape=(7, 3, 2, 1), stride=(1, 1), padding=(0, 3), dilation=(1, 3)),
+    dict(x_shape=(5, 2, 24, 24), w_shape=(1, 2, 1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("problem", DIRECT_CASES)
+def test_direct_weight_grad_on_large_images(problem, threaded, dtype):
+    """Layers with few output channels and large images, as conv.py meets them (no threshold
+    changed): LeNet-5's C1, padding, dilation, non-square and 1x1 kernels, odd channel and tap
+    counts, rows not a multiple of 16 pixels; each gradient asked for alone and together."""
+    problem = dict(problem, groups=1)
+    x, w, b = conv_arrays(problem, dtype)
+    args = conv_args(problem)
+    out_hw = conv_output_size(x.shape[2:], w.shape[2:], *args[:3])
+    assert conv_module.uses_direct_weight_grad(w.shape[0], args[0], 1, out_hw)
+    with threaded_kernels(threaded), chunk_bytes(1 if threaded else 1 << 30):
+        _check_against_reference(dtype, problem, True)
+        gy = np.random.default_rng(5).standard_normal((x.shape[0], w.shape[0], *out_hw)).astype(dtype)
+        want = reference.conv2d_weight_grad(x, gy, w.shape, *args)
+        for needs in ((False, True, False), (False, True, True), (True, True, False)):
+            gw = cpu.conv2d_backward(x, w, gy, *args, needs=needs)[1]
+            np.testing.assert_allclose(gw, want, **TOL[dtype])
+
+
+def test_direct_weight_grad_is_used_where_it_pays():
+    """At most DIRECT_MAX_OUT_CHANNELS (8) output channels, stride 1, one group, large images."""
+    big, small = (28, 28), (8, 8)
+    assert conv_module.uses_direct_weight_grad(8, (1, 1), 1, big)
+    assert not conv_module.uses_direct_weight_grad(9, (1, 1), 1, big)
+    assert not conv_module.uses_direct_weight_grad(6, (2, 1), 1, big)
+    assert not conv_module.uses_direct_weight_grad(6, (1, 1), 2, big)
+    assert not conv_module.uses_direct_weight_grad(6, (1, 1), 1, small)
+    x, w = np.ones((0, 1, 32, 32)), np.ones((6, 1, 5, 5))          # an empty batch: zero gradients
+    gx, gw, gb = cpu.conv2d_backward(x, w, np.ones((0, 6, 28, 28)), (1, 1), (0, 0), (1, 1), 1)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gw, np.zeros(w.shape))
+    np.testing.assert_array_equal(gb, np.zeros(6))
 
 
 def _check_against_reference(dtype, problem, bias):
@@ -127,7 +188,7 @@ def _check_against_reference(dtype, problem, bias):
     np.testing.assert_allclose(cpu.conv2d_bias_grad(gy), gb, **TOL[dtype])
 
 
-@given(problem=conv_problems(), width=st.integers(0, 24), per_image=st.booleans(), data=st.data())
+@given(problem=conv_problems(), width=st.integers(0, 24), per_image=st.sampled_from(LAYOUTS), data=st.data())
 def test_wide_images_match_reference(problem, width, per_image, data):
     """Outputs 40 or more pixels wide: im2col's and col2im's row loops then run long enough for
     their vectorized bodies (8-16 floats a step), not only their scalar remainders."""
@@ -136,11 +197,11 @@ def test_wide_images_match_reference(problem, width, per_image, data):
     w_in = sw * (40 - 1 + width) + dw * (kw - 1) + 1 - 2 * pw
     problem = dict(problem, x_shape=(*problem["x_shape"][:3], w_in))
     assert conv_output_size(w_in, kw, sw, pw, dw) >= 40
-    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+    with layout(per_image):
         _check_against_reference(data.draw(st.sampled_from([np.float32, np.float64])), problem, True)
 
 
-@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("per_image", LAYOUTS)
 @given(n=st.integers(1, 3), groups=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 3),
        hw=st.tuples(st.integers(1, 7), st.integers(1, 7)), dilation=st.integers(1, 2), bias=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]))
@@ -149,7 +210,7 @@ def test_pointwise_convolutions_match_reference(per_image, n, groups, cg, og, hw
     and im2col/col2im copy it straight in and out."""
     problem = dict(x_shape=(n, groups * cg, *hw), w_shape=(groups * og, cg, 1, 1), stride=(1, 1),
                    padding=(0, 0), dilation=(dilation, dilation), groups=groups)
-    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+    with layout(per_image):
         _check_against_reference(dtype, problem, bias)
         _check_adjoints(problem)
         # an input larger than the output (conv_transpose2d's output_padding): not pointwise any more
@@ -165,14 +226,14 @@ def test_pointwise_convolutions_match_reference(per_image, n, groups, cg, og, hw
 
 
 @pytest.mark.parametrize("needs", [(a, b, c) for a in (False, True) for b in (False, True) for c in (False, True)])
-@given(problem=conv_problems(), per_image=st.booleans())
+@given(problem=conv_problems(), per_image=st.sampled_from(LAYOUTS))
 def test_backward_computes_only_what_is_asked(needs, problem, per_image):
     """Each gradient asked for, and only those: gb comes from the weight gradient's product when
     both are asked for, and from its own sum otherwise."""
     x, w, _ = conv_arrays(problem, np.float64)
     args = conv_args(problem)
     gy = np.random.default_rng(1).standard_normal(cpu.conv2d_forward(x, w, None, *args).shape)
-    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+    with layout(per_image):
         grads = cpu.conv2d_backward(x, w, gy, *args, needs=needs)
     expected = (reference.conv2d_input_grad(gy, w, x.shape, *args),
                 reference.conv2d_weight_grad(x, gy, w.shape, *args), reference.conv2d_bias_grad(gy))
@@ -183,12 +244,12 @@ def test_backward_computes_only_what_is_asked(needs, problem, per_image):
             assert grad is None
 
 
-@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("per_image", LAYOUTS)
 @given(problem=conv_problems())
 def test_adjoint_identities(per_image, problem):
     """<conv(x, w), y> = <x, input_grad(y, w)> = <w, weight_grad(x, y)>: the backward kernels are
     the transposes of the forward one, in x and in w."""
-    with winograd_from(10 ** 9), per_image_from(1 if per_image else 10 ** 9):
+    with layout(per_image):
         _check_adjoints(problem)
 
 
@@ -245,7 +306,12 @@ def test_winograd_is_accurate_in_float32():
     assert np.abs(fast - exact).max() < 4 * np.abs(plain - exact).max() + 1e-6 * scale
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "im2col per image", "winograd"])
+def algorithm_of(name):
+    """Winograd for every eligible convolution ("winograd"), or one of the im2col LAYOUTS."""
+    return winograd_from(1) if name == "winograd" else layout(name)
+
+
+@pytest.mark.parametrize("algorithm", [*LAYOUTS, "winograd"])
 @given(problem=st.one_of(conv_problems(), winograd_problems()), bias=st.booleans())
 def test_chunks_and_threads_agree(algorithm, problem, bias):
     """One image per chunk on two worker threads gives the numbers of one chunk on the calling
@@ -254,8 +320,7 @@ def test_chunks_and_threads_agree(algorithm, problem, bias):
     args = conv_args(problem)
     results = []
     for threaded, size in ((False, 1 << 40), (True, 1)):
-        with threaded_kernels(threaded), chunk_bytes(size), winograd_from(1 if algorithm == "winograd" else 10 ** 9), \
-                per_image_from(1 if algorithm == "im2col per image" else 10 ** 9):
+        with threaded_kernels(threaded), chunk_bytes(size), algorithm_of(algorithm):
             y = cpu.conv2d_forward(x, w, b, *args)
             results.append((y, *cpu.conv2d_backward(x, w, np.cos(y), *args)))
     for one_chunk, chunked in zip(*results):
@@ -275,19 +340,17 @@ def uneven_chunks():
         yield
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "im2col per image", "winograd"])
+@pytest.mark.parametrize("algorithm", [*LAYOUTS, "winograd"])
 @given(problem=st.one_of(conv_problems(), winograd_problems()), bias=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]), threaded=st.booleans())
 def test_chunks_of_different_sizes_match_reference(algorithm, problem, bias, dtype, threaded):
     problem = dict(problem, x_shape=(5, *problem["x_shape"][1:]))
-    with uneven_chunks(), threaded_kernels(threaded), \
-            winograd_from(1 if algorithm == "winograd" else 10 ** 9), \
-            per_image_from(1 if algorithm == "im2col per image" else 10 ** 9):
+    with uneven_chunks(), threaded_kernels(threaded), algorithm_of(algorithm):
         _check_against_reference(dtype, problem, bias)
 
 
-@pytest.mark.parametrize("winograd", [False, True])
-def test_threads_give_the_serial_numbers_exactly(winograd):
+@pytest.mark.parametrize("algorithm", [*LAYOUTS, "winograd"])
+def test_threads_give_the_serial_numbers_exactly(algorithm):
     """With one image per chunk both ways, two threads taking chunks as they come give bit for bit
     the weight gradient of one thread: the chunks' results are added in chunk order."""
     rng = np.random.default_rng(0)
@@ -296,7 +359,7 @@ def test_threads_give_the_serial_numbers_exactly(winograd):
     args = ((1, 1), (1, 1), (1, 1), 1)
     results = []
     for threaded in (False, True, True, True):
-        with threaded_kernels(threaded), chunk_bytes(1), winograd_from(1 if winograd else 10 ** 9):
+        with threaded_kernels(threaded), chunk_bytes(1), algorithm_of(algorithm):
             results.append(cpu.conv2d_backward(x, w, gy, *args))
     for run in results[1:]:
         for serial, threaded in zip(results[0], run):

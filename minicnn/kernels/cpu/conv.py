@@ -25,6 +25,11 @@ products, done on transformed 4x4 tiles with 2.25x fewer multiplications (winogr
 a few input channels the products are too thin for that to pay: the transforms cost more than
 they save.
 
+A layer with few output channels (at most direct.DIRECT_MAX_OUT_CHANNELS, 8), stride 1, one group
+and large images (LeNet-5's C1) takes its weight gradient by direct loops instead (direct.py):
+the product cols @ gy^T has only O columns there, a shape on which BLAS is slow, and the loops
+need no column matrix (C1's forward and backward 0.76-0.85x the time).
+
 Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
 several Numba threads each chunk runs on one worker thread, BLAS on one thread. Each thread runs
 one compiled loop over the chunks it takes (``_forward_block``, ``_backward_per_image``, ...) that
@@ -50,10 +55,11 @@ from numba import njit
 
 from ..scratch import CACHE_LINE, ScratchBuffers, aligned_empty
 from ..shape_rules import conv_output_size
-from . import winograd
+from . import direct, winograd
 from .blas import gemm
 from .chunks import add_in_order, next_chunk, over_chunks, part_of, stop_workers
-from .im2col import channel_sums, col2im, copy_rows, im2col, nchw_to_rows, rows_to_nchw
+from .im2col import (channel_sums, col2im, copy_rows, im2col, nchw_to_rows, pad_image, rows_to_nchw,
+                     widen)
 
 _scratch = ScratchBuffers(aligned_empty)
 _buffer = _scratch.get
@@ -81,6 +87,13 @@ def uses_winograd(w_shape, stride, dilation, groups):
 
 PER_IMAGE_MIN_PIXELS = 512
 """Output pixels per image from which im2col makes one column matrix per image (one group only)."""
+
+
+def uses_direct_weight_grad(out_channels, stride, groups, out_hw):
+    """True when the weight gradient is taken by direct loops (direct.py): few output channels,
+    stride 1, one group, large images."""
+    return (out_channels <= direct.DIRECT_MAX_OUT_CHANNELS and tuple(stride) == (1, 1)
+            and _per_image(groups, out_hw))
 
 
 def _per_image(groups, out_hw):
@@ -304,6 +317,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
     k, pixels = w[0].size, out_hw[0] * out_hw[1]
     per_image = _per_image(groups, out_hw)
+    direct_gw = need_gw and uses_direct_weight_grad(o, stride, groups, out_hw)
     ones = int(need_gw and need_gb and groups == 1)
     geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
     w_groups = w.reshape(groups, o // groups, k)
@@ -312,6 +326,9 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     gy_ncl = gy.reshape(n, o, pixels)
     gw_shape = (groups, k + ones, o // groups)                      # gW^T per group, as made
     total = np.empty(gw_shape if need_gw and n > 0 else (0, 0, 0), gy.dtype)     # gW's sum
+    hp, wp = x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
+    offsets = direct.tap_offsets(x_shape[1], kernel, dilation, hp, wp) if direct_gw else np.empty(0, np.int64)
+    length = direct.wide_length(out_hw, wp)
 
     def work(plan, go, images):
         padded = _padded((images, *x_shape[1:]), padding, per_image, gy.dtype)
@@ -320,8 +337,11 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
         rows = _matrix_buffer("rows", o, entries, gy.dtype)
         part = _buffer("part", total.shape, gy.dtype)
         if per_image:
+            xp = _buffer("direct_x", (offsets.max() + length if direct_gw else 0,), gy.dtype)
+            gyw = _buffer("direct_gy", ((o + 1) // 2 * 2 if direct_gw else 0, length), gy.dtype)
             _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
-                                part.reshape(part.shape[1:]), total.reshape(total.shape[1:]), gx)
+                                part.reshape(part.shape[1:]), total.reshape(total.shape[1:]), gx,
+                                offsets, xp, gyw)
         else:
             _backward_block(plan, go, x, w_groups, gy_ncl, geometry, _gaps(), padded, cols, rows, part, total, gx)
 
@@ -337,16 +357,24 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
 
 
 @njit(cache=True, nogil=True)
-def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
+def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx,
+                        offsets, xp, gyw):
     """For each chunk of large images this thread takes, image by image (as _forward_per_image),
     gy[m] (O, L): its part of gw^T (K [+ 1], O) = sum of cols @ gy[m]^T with cols = im2col(x[m]), in
     gw itself for chunk 0, else in ``part`` and added into gw in chunk order (chunks.part_of,
     add_in_order), when x has entries (the last row the bias gradient when gw has K + 1); gx[m]
     = col2im(W^T @ gy[m]) when gx has entries. W: w_mat (O, K). gcols (1, K, L) lies over the
     memory of cols, written once cols has served. When the columns' rows have a gap (row_stride),
-    each gy[m] is first copied into rows, whose rows have it too."""
+    each gy[m] is first copied into rows, whose rows have it too. With tap offsets (few output
+    channels, direct.py), the weight gradient is taken by direct loops instead, over x[m] padded
+    into xp and gy[m] widened into gyw (both zeroed here first)."""
     o, k = w_mat.shape
     pixels = gy.shape[2]
+    ph, pw, ho = geometry[4], geometry[5], geometry[8]
+    length = gyw.shape[1]
+    if offsets.size > 0:
+        xp[:] = 0
+        gyw[:] = 0
     c = _matrix(cols, part.shape[0], pixels, gaps)
     gcols = _matrix(cols, k, pixels, gaps)
     r = _matrix(rows, o, pixels, gaps)[0]
@@ -356,11 +384,15 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
     while index >= 0:
         gw_part = part_of(index, part, gw)
         for m in range(start, stop):
-            if copy:
+            if copy and (gx.size > 0 or offsets.size == 0):      # the direct loops read gy[m]
                 copy_rows(gy[m], r)
             else:
                 g = gy[m]
-            if x.size > 0:                        # before gx: both use the cols buffer
+            if x.size > 0 and offsets.size > 0:
+                pad_image(x, m, ph, pw, xp)
+                widen(gy[m], ho, x.shape[3] + 2 * pw, gyw)
+                direct.weight_grad_image(xp, gyw, offsets, k, length, m == start, gw_part)
+            elif x.size > 0:                      # before gx: both use the cols buffer
                 _columns(x[m:m + 1], geometry, padded, c)
                 gemm(False, True, c[0, :, :pixels], g, 0.0 if m == start else 1.0, gw_part)
             if gx.size > 0:

@@ -204,6 +204,23 @@ def copy_rows(src, dst):
 
 
 @njit(cache=True, nogil=True)
+def pad_image(x, m, ph, pw, flat):
+    """flat[(c * Hp + h + ph) * Wp + w + pw] = x[m, c, h, w]: image m of x (N, C, H, W) zero-padded,
+    (C, Hp, Wp) flat (direct.py's layout); the border of flat is left as it is (zero)."""
+    plane = (x.shape[2] + 2 * ph) * (x.shape[3] + 2 * pw)
+    for c in range(x.shape[1]):
+        _pad_channel(x, m, 1, c, ph, pw, flat[c * plane:(c + 1) * plane])
+
+
+@njit(cache=True, nogil=True)
+def widen(g, ho, wp, wide):
+    """wide[o, oh * Wp + ow] = g[o, oh * Wo + ow] for g (O, Ho*Wo): each channel's output rows laid
+    out Wp apart (direct.py's layout); the entries past each row's Wo are left as they are (zero)."""
+    for o in range(g.shape[0]):
+        copy_rows(g[o].reshape(ho, g.shape[1] // ho), wide[o, :ho * wp].reshape(ho, wp))
+
+
+@njit(cache=True, nogil=True)
 def rows_to_nchw(rows, bias, out):
     """out[m, o, l] = rows[o, l * n + m] + bias[o], for rows (O, L*n) and out (n, O, L)."""
     n, o_ch, hw = out.shape
