@@ -34,6 +34,7 @@ import threadpoolctl
 
 from minicnn.kernels import cpu, reference
 from minicnn.kernels.cpu import conv
+from minicnn.kernels.shape_rules import conv_output_size
 
 try:
     import torch
@@ -130,8 +131,11 @@ def conv_problem(shape, out_ch, k, s, p, d):
 
 def algorithm(shape, out_ch, k, s, p, d):
     """How minicnn's CPU kernels compute this convolution (see minicnn/kernels/cpu/conv.py)."""
-    winograd = conv.uses_winograd((out_ch, shape[1], k, k), (s, s), (d, d), 1)
-    return "Winograd F(2x2,3x3)" if winograd else "im2col + GEMM"
+    if conv.uses_winograd((out_ch, shape[1], k, k), (s, s), (d, d), 1):
+        return "Winograd F(2x2,3x3)"
+    out_hw = conv_output_size(shape[2:], (k, k), (s, s), (p, p), (d, d))
+    direct = conv.uses_direct_weight_grad(out_ch, (s, s), 1, out_hw)
+    return "im2col + GEMM, direct gW" if direct else "im2col + GEMM"
 
 
 def conv_runners(shape, out_ch, k, s, p, d):

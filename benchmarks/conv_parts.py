@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 from bench_kernels import median_ms                  # the same turns, one thread pinned
 
-from minicnn.kernels.cpu import conv, im2col, winograd
+from minicnn.kernels.cpu import conv, direct, im2col, winograd
 from minicnn.kernels.cpu.chunks import chunks
 from minicnn.kernels.shape_rules import conv_output_size
 
@@ -85,8 +85,27 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
 
         forward = {"im2col": columns, "W @ cols, per image": forward_products}
         backward = {"gy into gapped rows": gy_rows} if width != pixels else {}
-        backward.update({"im2col (again)": columns, "gW products": gw_products,
-                         "gx products": gx_products, "col2im": col2im})
+        if conv.uses_direct_weight_grad(o, stride, 1, out_hw):         # direct.py instead of im2col + gW
+            hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+            offsets = direct.tap_offsets(c, (kh, kw), dilation, hp, wp)
+            length = direct.wide_length(out_hw, wp)
+            xp = np.zeros(offsets.max() + length, x.dtype)
+            gyw = np.zeros(((o + 1) // 2 * 2, length), x.dtype)
+            gwt = np.empty((k, o), x.dtype)
+
+            def direct_layouts(start, stop, m):
+                for i in range(m):
+                    im2col.pad_image(x, start + i, *padding, xp)
+                    im2col.widen(g[start + i], out_hw[0], wp, gyw)
+
+            def gw_direct(start, stop, m):
+                for i in range(m):
+                    direct.weight_grad_image(xp, gyw, offsets, k, length, i == 0, gwt)
+
+            backward.update({"x padded, gy widened": direct_layouts, "gW direct loops": gw_direct})
+        else:
+            backward.update({"im2col (again)": columns, "gW products": gw_products})
+        backward.update({"gx products": gx_products, "col2im": col2im})
     else:
         def forward_products(start, stop, m):
             np.matmul(w_mat, cols[0, :, :pixels * m], out=rows[:, :pixels * m])
@@ -107,6 +126,8 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
         backward = {"nchw_to_rows": to_rows, "im2col (again)": columns, "gW = cols @ rows^T": gw_products,
                     "gx = W^T @ rows": gx_products, "col2im": col2im}
     how = f"im2col + GEMM, {'one column matrix per image' if per_image else 'one per chunk'}"
+    if "gW direct loops" in backward:
+        how += ", the weight gradient by direct loops"
     return how, len(runs), ({name: over_runs(f) for name, f in forward.items()},
                             {name: over_runs(f) for name, f in backward.items()})
 

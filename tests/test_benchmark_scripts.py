@@ -19,7 +19,9 @@ def run_script(name, *args):
 
 @pytest.mark.parametrize("layer, a_part", [
     ("--shape 3 4 9 9 --out 5 --kernel 3 --stride 2 --padding 1", "rows_to_nchw"),   # one matrix a chunk
-    ("--shape 2 2 32 32 --out 3 --kernel 3 --padding 1", "gy into gapped rows"),      # one an image
+    ("--shape 2 2 32 32 --out 16 --kernel 3 --padding 1", "gy into gapped rows"),     # one an image
+    ("--shape 2 2 32 32 --out 16 --kernel 3 --padding 1", "gW products"),
+    ("--shape 2 1 32 32 --out 6 --kernel 5", "gW direct loops"),                     # LeNet-5's C1
     ("--shape 2 12 6 6 --out 4 --kernel 3 --padding 1", "16 products U @ V"),        # Winograd
 ])
 def test_conv_parts_runs(layer, a_part):
