@@ -152,6 +152,22 @@ def test_direct_weight_grad_on_large_images(problem, threaded, dtype):
             np.testing.assert_allclose(gw, want, **TOL[dtype])
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_inputs_give_the_gemm_weight_gradient(bad):
+    """An inf or NaN in x's last column (seen only by the taps that reach it): the taps that never
+    see it keep finite gradients, as with PyTorch, rather than the NaN of 0 * inf in the direct
+    loops' dropped pixels."""
+    problem = dict(DIRECT_CASES[0], groups=1)
+    x, w, _ = conv_arrays(problem, np.float64)
+    x[1, 0, 7, -1] = bad
+    args = conv_args(problem)
+    gy = np.random.default_rng(6).standard_normal((4, 6, 28, 28))
+    gw = cpu.conv2d_weight_grad(x, gy, w.shape, *args)
+    want = reference.conv2d_weight_grad(x, gy, w.shape, *args)
+    assert np.isfinite(gw[:, :, :, :-1]).all()               # taps j < 4 never reach column 31
+    np.testing.assert_allclose(gw, want, **TOL[np.float64])
+
+
 def test_direct_weight_grad_is_used_where_it_pays():
     """At most DIRECT_MAX_OUT_CHANNELS (8) output channels, stride 1, one group, large images."""
     big, small = (28, 28), (8, 8)

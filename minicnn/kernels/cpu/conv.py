@@ -317,7 +317,8 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     (n, o), out_hw, kernel = gy.shape[:2], gy.shape[2:], w.shape[2:]
     k, pixels = w[0].size, out_hw[0] * out_hw[1]
     per_image = _per_image(groups, out_hw)
-    direct_gw = need_gw and uses_direct_weight_grad(o, stride, groups, out_hw)
+    direct_gw = (need_gw and uses_direct_weight_grad(o, stride, groups, out_hw)
+                 and bool(np.isfinite(x).all()))        # see direct.py: 0 * inf in a dropped pixel
     ones = int(need_gw and need_gb and groups == 1)
     geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
     w_groups = w.reshape(groups, o // groups, k)

@@ -18,8 +18,9 @@ q = oh * Wp + ow then sees tap t = (c, i, j) of the padded image at q + offsets[
 (the zero entries of gy_wide drop the pixels past a row's end). ``weight_grad_image`` takes these
 dot products 2 output channels x 2 taps at a time, 16 pixels a step, their 64 partial sums in
 registers (registers.stack_array): 4 loads and 8 vector FMAs a step. The sums' order differs from
-BLAS's: the results agree to float rounding. A non-finite input pixel next to a row's end can make
-a NaN where BLAS would give +-inf (0 * inf in a dropped pixel).
+BLAS's: the results agree to float rounding. An inf or NaN pixel of x would meet the zeros of
+the dropped pixels (0 * inf = NaN) in taps that never see it, so conv.py takes this path only for
+an x that is all finite (one np.isfinite pass, small beside the convolution).
 """
 import numpy as np
 from numba import njit
