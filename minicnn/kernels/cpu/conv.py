@@ -28,7 +28,7 @@ they save.
 A layer with few output channels (at most direct.DIRECT_MAX_OUT_CHANNELS, 8), stride 1, one group
 and large images (LeNet-5's C1) takes its weight gradient by direct loops instead (direct.py):
 the product cols @ gy^T has only O columns there, a shape on which BLAS is slow, and the loops
-need no column matrix (C1's forward and backward 0.76-0.85x the time).
+need no column matrix (C1's forward and backward 0.83-0.89x the time on one thread).
 
 Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
 several Numba threads each chunk runs on one worker thread, BLAS on one thread. Each thread runs

@@ -4,8 +4,8 @@ Why: for a layer like LeNet-5's C1 (1 -> 6 channels, 5x5, 28x28 outputs), im2col
 gradient is the product cols (K, L) @ gy^T (L, O) with only O = 6 columns, a shape on which BLAS
 runs at a fraction of its speed; with the columns to build first, im2col + product took 2.7x the
 time of the loops below (64 images, one thread). From 16 output channels on the product is as fast
-(0.84-1.04x), so conv.py takes this path for O <= DIRECT_MAX_OUT_CHANNELS (8), stride 1, one group,
-large images (its per-image path).
+or faster (the loops' backward 0.96-1.05x its time at 16, 1.12-1.24x at 32), so conv.py takes this
+path for O <= DIRECT_MAX_OUT_CHANNELS (8), stride 1, one group, large images (its per-image path).
 
 How: one image at a time, x is laid out zero-padded, (C, Hp, Wp) flat (``pad_image``), and gy
 at the same row width Wp, the entries past each row's Wo outputs zero (``widen``; both copies are
