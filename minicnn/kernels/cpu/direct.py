@@ -9,15 +9,15 @@ path for O <= DIRECT_MAX_OUT_CHANNELS (8), stride 1, one group, large images (it
 
 How: one image at a time, x is laid out zero-padded, (C, Hp, Wp) flat (``pad_image``), and gy
 at the same row width Wp, the entries past each row's Wo outputs zero (``widen``; both copies are
-im2col.py's). Output pixel
-q = oh * Wp + ow then sees tap t = (c, i, j) of the padded image at q + offsets[t], offsets[t] =
-(c * Hp + i * dh) * Wp + j * dw, so each entry of the weight gradient is one long dot product:
+im2col.py's). Output pixel q = oh * Wp + ow then sees tap t = (c, i, j) of the padded image at
+q + offsets[t], offsets[t] = (c * Hp + i * dh) * Wp + j * dw, so each entry of the weight
+gradient is one long dot product:
 
     gW[o, t] = sum over q of gy_wide[o, q] * x_padded[offsets[t] + q]
 
 (the zero entries of gy_wide drop the pixels past a row's end). ``weight_grad_image`` takes these
 dot products 2 output channels x 2 taps at a time, 16 pixels a step, their 64 partial sums in
-registers (registers.stack_array): 4 loads and 8 vector FMAs a step. The sums' order differs from
+registers (registers.stack_array): 8 vector loads and 8 vector FMAs a step. The sums' order differs from
 BLAS's: the results agree to float rounding. An inf or NaN pixel of x would meet the zeros of
 the dropped pixels (0 * inf = NaN) in taps that never see it, so conv.py takes this path only for
 an x that is all finite (one np.isfinite pass, small beside the convolution).
