@@ -86,12 +86,9 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
         forward = {"im2col": columns, "W @ cols, per image": forward_products}
         backward = {"gy into gapped rows": gy_rows} if width != pixels else {}
         if conv.uses_direct_weight_grad(o, stride, 1, out_hw):         # direct.py instead of im2col + gW
-            hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-            offsets = direct.tap_offsets(c, (kh, kw), dilation, hp, wp)
-            length = direct.wide_length(out_hw, wp)
-            xp = np.zeros(offsets.max() + length, x.dtype)
-            gyw = np.zeros(((o + 1) // 2 * 2, length), x.dtype)
-            gwt = np.empty((k, o), x.dtype)
+            offsets, xp_size, gyw_shape = direct.layout(x.shape, o, (kh, kw), padding, dilation, out_hw)
+            xp, gyw, gwt = np.zeros(xp_size, x.dtype), np.zeros(gyw_shape, x.dtype), np.empty((k, o), x.dtype)
+            wp, length = x.shape[3] + 2 * padding[1], gyw_shape[1]
 
             def direct_layouts(start, stop, m):
                 for i in range(m):

@@ -327,9 +327,8 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
     gy_ncl = gy.reshape(n, o, pixels)
     gw_shape = (groups, k + ones, o // groups)                      # gW^T per group, as made
     total = np.empty(gw_shape if need_gw and n > 0 else (0, 0, 0), gy.dtype)     # gW's sum
-    hp, wp = x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
-    offsets = direct.tap_offsets(x_shape[1], kernel, dilation, hp, wp) if direct_gw else np.empty(0, np.int64)
-    length = direct.wide_length(out_hw, wp)
+    offsets, xp_size, gyw_shape = (direct.layout(x_shape, o, kernel, padding, dilation, out_hw) if direct_gw
+                                   else (np.empty(0, np.int64), 0, (0, 0)))
 
     def work(plan, go, images):
         padded = _padded((images, *x_shape[1:]), padding, per_image, gy.dtype)
@@ -338,8 +337,8 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
         rows = _matrix_buffer("rows", o, entries, gy.dtype)
         part = _buffer("part", total.shape, gy.dtype)
         if per_image:
-            xp = _buffer("direct_x", (offsets.max() + length if direct_gw else 0,), gy.dtype)
-            gyw = _buffer("direct_gy", ((o + 1) // 2 * 2 if direct_gw else 0, length), gy.dtype)
+            xp = _buffer("direct_x", (xp_size,), gy.dtype)
+            gyw = _buffer("direct_gy", gyw_shape, gy.dtype)
             _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
                                 part.reshape(part.shape[1:]), total.reshape(total.shape[1:]), gx,
                                 offsets, xp, gyw)

@@ -33,12 +33,17 @@ LANES = 16
 """Pixels a step of the dot products: two AVX vectors of float32."""
 
 
-def wide_length(out_hw, wp):
-    """Entries of one channel of gy laid out at the padded width, rounded up to LANES."""
-    return -(-(out_hw[0] * wp) // LANES) * LANES
+def layout(x_shape, out_channels, kernel, padding, dilation, out_hw):
+    """(offsets, xp_size, gyw_shape) for weight_grad_image: the taps' offsets into x padded,
+    (C, Hp, Wp) flat; the entries xp needs (room for the last tap's window); and gyw's shape, O
+    rounded up to even rows of Ho * Wp entries rounded up to LANES."""
+    c, hp, wp = x_shape[1], x_shape[2] + 2 * padding[0], x_shape[3] + 2 * padding[1]
+    offsets = _tap_offsets(c, kernel, dilation, hp, wp)
+    length = -(-(out_hw[0] * wp) // LANES) * LANES
+    return offsets, int(offsets.max()) + length, ((out_channels + 1) // 2 * 2, length)
 
 
-def tap_offsets(c, kernel, dilation, hp, wp):
+def _tap_offsets(c, kernel, dilation, hp, wp):
     """offsets[t] for the taps t = (c * kh + i) * kw + j, padded with 0 to an even count."""
     kh, kw = kernel
     taps = [(ci * hp + i * dilation[0]) * wp + j * dilation[1]
