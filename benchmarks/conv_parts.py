@@ -13,14 +13,16 @@ bench_kernels.median_ms) so that a change in the machine's load hits them alike;
 
 A pass timed alone finds its inputs in cache, so the parts add up to less than the whole call:
 the difference is what the passes cost each other (cache misses, Python between them). The
-products run in NumPy's BLAS here (np.matmul, the library conv.py calls from compiled code).
+forward and input-gradient products run through thin.product as conv.py calls them (register
+tiles for a short inner dimension, else BLAS), the weight gradient's in NumPy's BLAS (np.matmul,
+the library conv.py calls from compiled code).
 """
 import argparse
 
 import numpy as np
 from bench_kernels import median_ms                  # the same turns, one thread pinned
 
-from minicnn.kernels.cpu import conv, direct, im2col, winograd
+from minicnn.kernels.cpu import conv, direct, im2col, thin, winograd
 from minicnn.kernels.cpu.chunks import chunks
 from minicnn.kernels.shape_rules import conv_output_size
 
@@ -44,7 +46,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
     cols = np.zeros((blocks, k, width), x.dtype)
     padded = np.zeros((x.shape[2] + 2 * padding[0]) * (x.shape[3] + 2 * padding[1]) * images, x.dtype)  # a channel
     rows = np.zeros((o, width), x.dtype)
-    w_mat = w.reshape(o, k)
+    w_mat, w_t = w.reshape(o, k), np.ascontiguousarray(w.reshape(o, k).T)
     y = np.empty((n, o, pixels), x.dtype)
     g = gy.reshape(n, o, pixels)
     gx = np.empty_like(x)
@@ -69,7 +71,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
     if per_image:
         def forward_products(start, stop, m):
             for i in range(m):
-                np.matmul(w_mat, cols[i, :, :pixels], out=y[start + i])
+                thin.product(w_mat, cols[i], y[start + i], pixels)
 
         def gy_rows(start, stop, m):                 # only when the rows have a gap
             for i in range(m):
@@ -81,7 +83,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
 
         def gx_products(start, stop, m):
             for i in range(m):
-                np.matmul(w_mat.T, rows[:, :pixels], out=cols[i, :, :pixels])
+                thin.product(w_t, rows, cols[i], pixels)
 
         forward = {"im2col": columns, "W @ cols, per image": forward_products}
         backward = {"gy into gapped rows": gy_rows} if width != pixels else {}
@@ -105,7 +107,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
         backward.update({"gx products": gx_products, "col2im": col2im})
     else:
         def forward_products(start, stop, m):
-            np.matmul(w_mat, cols[0, :, :pixels * m], out=rows[:, :pixels * m])
+            thin.product(w_mat, cols[0], rows, pixels * m)
 
         def to_nchw(start, stop, m):
             im2col.rows_to_nchw(rows[:, :pixels * m], bias, y[start:stop])
@@ -117,7 +119,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
             np.matmul(cols[0, :, :pixels * m], rows[:, :pixels * m].T, out=gw)
 
         def gx_products(start, stop, m):
-            np.matmul(w_mat.T, rows[:, :pixels * m], out=cols[0, :, :pixels * m])
+            thin.product(w_t, rows, cols[0], pixels * m)
 
         forward = {"im2col": columns, "W @ cols": forward_products, "rows_to_nchw": to_nchw}
         backward = {"nchw_to_rows": to_rows, "im2col (again)": columns, "gW = cols @ rows^T": gw_products,

@@ -30,6 +30,13 @@ and large images (LeNet-5's C1) takes its weight gradient by direct loops instea
 the product cols @ gy^T has only O columns there, a shape on which BLAS is slow, and the loops
 need no column matrix (C1's forward and backward 0.83-0.89x the time on one thread).
 
+Products whose inner dimension is short (at most thin.THIN_MAX_INNER, 32: the forward of a layer
+with few input channels, K = 27 for 3 x 3 x 3; the input gradient W^T @ gy of one with few output
+channels) run in a register-tiled loop of minicnn's own instead of BLAS, in float32 (thin.py):
+OpenBLAS packs its operands for long inner dimensions, which does not pay here. Forward and
+backward of the (64, 3, 32, 32) layers and LeNet-5's C1 took 0.80-0.85x the time with it, C3
+0.90x (one thread, turn by turn against BLAS for those products).
+
 Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
 several Numba threads each chunk runs on one worker thread, BLAS on one thread. Each thread runs
 one compiled loop over the chunks it takes (``_forward_block``, ``_backward_per_image``, ...) that
@@ -60,6 +67,7 @@ from .blas import gemm
 from .chunks import add_in_order, next_chunk, over_chunks, part_of, stop_workers
 from .im2col import (channel_sums, col2im, copy_rows, im2col, nchw_to_rows, pad_image, rows_to_nchw,
                      widen)
+from .thin import product
 
 _scratch = ScratchBuffers(aligned_empty)
 _buffer = _scratch.get
@@ -248,7 +256,7 @@ def _forward_per_image(plan, go, x, w_mat, geometry, gaps, padded, cols, y):
     while index >= 0:
         for m in range(start, stop):
             _columns(x[m:m + 1], geometry, padded, c)
-            gemm(False, False, w_mat, c[0, :, :pixels], 0.0, y[m])
+            product(w_mat, c[0], y[m], pixels)
         index, start, stop = next_chunk(plan, go, index)
 
 
@@ -265,7 +273,7 @@ def _forward_block(plan, go, x, w_groups, bias, geometry, gaps, padded, cols, ro
         r = _matrix(rows, o, ln, gaps)[0]
         _columns(x[start:stop], geometry, padded, c)
         for g in range(groups):
-            gemm(False, False, w_groups[g], c[0, g * k:(g + 1) * k, :ln], 0.0, r[g * og:(g + 1) * og, :ln])
+            product(w_groups[g], c[0, g * k:(g + 1) * k], r[g * og:(g + 1) * og], ln)
         rows_to_nchw(r, bias, y[start:stop])
         index, start, stop = next_chunk(plan, go, index)
 
@@ -321,7 +329,7 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
                  and bool(np.isfinite(x).all()))        # see direct.py: 0 * inf in a dropped pixel
     ones = int(need_gw and need_gb and groups == 1)
     geometry = (*kernel, *stride, *padding, *dilation, *out_hw)
-    w_groups = w.reshape(groups, o // groups, k)
+    w_t = np.ascontiguousarray(w.reshape(groups, o // groups, k).transpose(0, 2, 1))   # W^T per group
     gx = aligned_empty(x_shape, gy.dtype) if need_gx else np.empty((0, *x_shape[1:]), gy.dtype)
     x = x if need_gw else np.empty((0, *x_shape[1:]), gy.dtype)      # no entries: not needed
     gy_ncl = gy.reshape(n, o, pixels)
@@ -339,11 +347,11 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
         if per_image:
             xp = _buffer("direct_x", (xp_size,), gy.dtype)
             gyw = _buffer("direct_gy", gyw_shape, gy.dtype)
-            _backward_per_image(plan, go, x, w_groups[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
+            _backward_per_image(plan, go, x, w_t[0], gy_ncl, geometry, _gaps(), padded, cols, rows,
                                 part.reshape(part.shape[1:]), total.reshape(total.shape[1:]), gx,
                                 offsets, xp, gyw)
         else:
-            _backward_block(plan, go, x, w_groups, gy_ncl, geometry, _gaps(), padded, cols, rows, part, total, gx)
+            _backward_block(plan, go, x, w_t, gy_ncl, geometry, _gaps(), padded, cols, rows, part, total, gx)
 
     over_chunks(work, n, groups * k * pixels, gy.itemsize)
     gw = gb = None
@@ -357,18 +365,18 @@ def _im2col_backward(x, x_shape, w, gy, stride, padding, dilation, groups, need_
 
 
 @njit(cache=True, nogil=True)
-def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, rows, part, gw, gx,
+def _backward_per_image(plan, go, x, w_t, gy, geometry, gaps, padded, cols, rows, part, gw, gx,
                         offsets, xp, gyw):
     """For each chunk of large images this thread takes, image by image (as _forward_per_image),
     gy[m] (O, L): its part of gw^T (K [+ 1], O) = sum of cols @ gy[m]^T with cols = im2col(x[m]), in
     gw itself for chunk 0, else in ``part`` and added into gw in chunk order (chunks.part_of,
     add_in_order), when x has entries (the last row the bias gradient when gw has K + 1); gx[m]
-    = col2im(W^T @ gy[m]) when gx has entries. W: w_mat (O, K). gcols (1, K, L) lies over the
+    = col2im(W^T @ gy[m]) when gx has entries, W^T: w_t (K, O). gcols (1, K, L) lies over the
     memory of cols, written once cols has served. When the columns' rows have a gap (row_stride),
     each gy[m] is first copied into rows, whose rows have it too. With tap offsets (few output
     channels, direct.py), the weight gradient is taken by direct loops instead, over x[m] padded
     into xp and gy[m] widened into gyw (both zeroed here first)."""
-    o, k = w_mat.shape
+    k, o = w_t.shape
     pixels = gy.shape[2]
     ph, pw, ho = geometry[4], geometry[5], geometry[8]
     length = gyw.shape[1]
@@ -379,7 +387,7 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
     gcols = _matrix(cols, k, pixels, gaps)
     r = _matrix(rows, o, pixels, gaps)[0]
     copy = r.shape[1] != pixels
-    g = r[:, :pixels]
+    g = r                                         # gy[m], in r's gapped rows or where it is
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
         gw_part = part_of(index, part, gw)
@@ -394,9 +402,9 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
                 direct.weight_grad_image(xp, gyw, offsets, k, length, m == start, gw_part)
             elif x.size > 0:                      # before gx: both use the cols buffer
                 _columns(x[m:m + 1], geometry, padded, c)
-                gemm(False, True, c[0, :, :pixels], g, 0.0 if m == start else 1.0, gw_part)
+                gemm(False, True, c[0, :, :pixels], g[:, :pixels], 0.0 if m == start else 1.0, gw_part)
             if gx.size > 0:
-                gemm(True, False, w_mat, g, 0.0, gcols[0, :, :pixels])
+                product(w_t, g, gcols[0], pixels)
                 col2im(gcols, *geometry, padded, gx[m:m + 1])
         if x.size > 0:
             add_in_order(plan, index, part, gw)
@@ -404,12 +412,12 @@ def _backward_per_image(plan, go, x, w_mat, gy, geometry, gaps, padded, cols, ro
 
 
 @njit(cache=True, nogil=True)
-def _backward_block(plan, go, x, w_groups, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
+def _backward_block(plan, go, x, w_t, gy, geometry, gaps, padded, cols, rows, part, gw, gx):
     """For each chunk this thread takes, as one block, gy[start:stop] (n, O, L) -> rows (O, L*n):
     its part of gw (groups, K [+ 1], O/groups) = cols @ rows^T per group (OpenBLAS is faster this
     way round), made and added as in _backward_per_image, when x has entries; gx = col2im(W^T @
     rows) when gx has entries, gcols (1, C*kh*kw, L*n) over the memory of cols."""
-    groups, og, k = w_groups.shape
+    groups, k, og = w_t.shape
     o, pixels = gy.shape[1], gy.shape[2]
     index, start, stop = next_chunk(plan, go, -1)
     while index >= 0:
@@ -427,7 +435,7 @@ def _backward_block(plan, go, x, w_groups, gy, geometry, gaps, padded, cols, row
         if gx.size > 0:
             gcols = _matrix(cols, groups * k, ln, gaps)
             for g in range(groups):
-                gemm(True, False, w_groups[g], r[g * og:(g + 1) * og, :ln], 0.0, gcols[0, g * k:(g + 1) * k, :ln])
+                product(w_t[g], r[g * og:(g + 1) * og], gcols[0, g * k:(g + 1) * k], ln)
             col2im(gcols, *geometry, padded, gx[start:stop])
         if x.size > 0:
             add_in_order(plan, index, part, gw)
