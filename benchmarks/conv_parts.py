@@ -13,9 +13,9 @@ bench_kernels.median_ms) so that a change in the machine's load hits them alike;
 
 A pass timed alone finds its inputs in cache, so the parts add up to less than the whole call:
 the difference is what the passes cost each other (cache misses, Python between them). The
-forward and input-gradient products run through thin.product as conv.py calls them (register
-tiles for a short inner dimension, else BLAS), the weight gradient's in NumPy's BLAS (np.matmul,
-the library conv.py calls from compiled code).
+products run through thin.product and thin.product_t as conv.py calls them (register tiles for
+thin matrices, else BLAS), except the weight gradient's for small images, in NumPy's BLAS
+(np.matmul, the library conv.py calls from compiled code).
 """
 import argparse
 
@@ -50,7 +50,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
     y = np.empty((n, o, pixels), x.dtype)
     g = gy.reshape(n, o, pixels)
     gx = np.empty_like(x)
-    gw = np.empty((k, o) if not per_image else (o, k), x.dtype)
+    gw = np.empty((k, o), x.dtype)                  # gW^T, as conv.py makes it
     bias = np.zeros(o, x.dtype)
 
     def over_runs(body):
@@ -79,7 +79,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
 
         def gw_products(start, stop, m):
             for i in range(m):
-                np.matmul(rows[:, :pixels], cols[i, :, :pixels].T, out=gw)
+                thin.product_t(cols[i], rows, 0.0 if i == 0 else 1.0, gw, pixels)
 
         def gx_products(start, stop, m):
             for i in range(m):

@@ -30,12 +30,14 @@ and large images (LeNet-5's C1) takes its weight gradient by direct loops instea
 the product cols @ gy^T has only O columns there, a shape on which BLAS is slow, and the loops
 need no column matrix (C1's forward and backward 0.83-0.89x the time on one thread).
 
-Products whose inner dimension is short (at most thin.THIN_MAX_INNER, 32: the forward of a layer
+Thin products run in register-tiled loops of minicnn's own instead of BLAS, in float32 (thin.py):
+those whose inner dimension is short (at most thin.THIN_MAX_INNER, 32: the forward of a layer
 with few input channels, K = 27 for 3 x 3 x 3; the input gradient W^T @ gy of one with few output
-channels) run in a register-tiled loop of minicnn's own instead of BLAS, in float32 (thin.py):
-OpenBLAS packs its operands for long inner dimensions, which does not pay here. Forward and
-backward of the (64, 3, 32, 32) layers and LeNet-5's C1 took 0.80-0.85x the time with it, C3
-0.90x (one thread, turn by turn against BLAS for those products).
+channels), and the weight gradient when both K + 1 and O (per group) are at most
+thin.THIN_MAX_OUTER (32). OpenBLAS packs its operands for large matrices, which does not pay
+here. Forward and backward of the (64, 3, 32, 32) layers and LeNet-5's C1 took 0.80-0.85x the
+time with the first, C3 0.90x, and the (64, 3, 32, 32) layers 0.89-0.96x more with the second
+(one thread, turn by turn against BLAS for those products).
 
 Chunks and threads (chunks.py): each chunk's intermediates fit in a core's L2 cache, and with
 several Numba threads each chunk runs on one worker thread, BLAS on one thread. Each thread runs
@@ -67,7 +69,7 @@ from .blas import gemm
 from .chunks import add_in_order, next_chunk, over_chunks, part_of, stop_workers
 from .im2col import (channel_sums, col2im, copy_rows, im2col, nchw_to_rows, pad_image, rows_to_nchw,
                      widen)
-from .thin import product
+from .thin import product, product_t
 
 _scratch = ScratchBuffers(aligned_empty)
 _buffer = _scratch.get
@@ -402,7 +404,7 @@ def _backward_per_image(plan, go, x, w_t, gy, geometry, gaps, padded, cols, rows
                 direct.weight_grad_image(xp, gyw, offsets, k, length, m == start, gw_part)
             elif x.size > 0:                      # before gx: both use the cols buffer
                 _columns(x[m:m + 1], geometry, padded, c)
-                gemm(False, True, c[0, :, :pixels], g[:, :pixels], 0.0 if m == start else 1.0, gw_part)
+                product_t(c[0], g, 0.0 if m == start else 1.0, gw_part, pixels)
             if gx.size > 0:
                 product(w_t, g, gcols[0], pixels)
                 col2im(gcols, *geometry, padded, gx[m:m + 1])
@@ -430,8 +432,7 @@ def _backward_block(plan, go, x, w_t, gy, geometry, gaps, padded, cols, rows, pa
             _columns(x[start:stop], geometry, padded, c)
             gw_part = part_of(index, part, gw)
             for g in range(groups):
-                gemm(False, True, c[0, g * k:(g + 1) * k + ones, :ln], r[g * og:(g + 1) * og, :ln], 0.0,
-                     gw_part[g])
+                product_t(c[0, g * k:(g + 1) * k + ones], r[g * og:(g + 1) * og], 0.0, gw_part[g], ln)
         if gx.size > 0:
             gcols = _matrix(cols, groups * k, ln, gaps)
             for g in range(groups):
