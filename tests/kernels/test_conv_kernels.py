@@ -152,6 +152,27 @@ def test_direct_weight_grad_on_large_images(problem, threaded, dtype):
             np.testing.assert_allclose(gw, want, **TOL[dtype])
 
 
+THIN_CASES = [   # float32 layers whose products thin.py's tiles take (K [+ 1], O, C at most 32)
+    dict(x_shape=(3, 3, 32, 32), w_shape=(32, 3, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1),
+    dict(x_shape=(3, 3, 32, 32), w_shape=(32, 3, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(2, 2), groups=1),
+    dict(x_shape=(2, 2, 30, 27), w_shape=(13, 2, 3, 5), stride=(1, 1), padding=(2, 1), dilation=(2, 1), groups=1),
+    dict(x_shape=(8, 3, 16, 16), w_shape=(16, 3, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1),
+    dict(x_shape=(4, 8, 8, 9), w_shape=(32, 2, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=4),
+    dict(x_shape=(2, 16, 12, 12), w_shape=(16, 16, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1),
+    dict(x_shape=(2, 24, 10, 11), w_shape=(20, 24, 3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1),
+]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("problem", THIN_CASES)
+def test_thin_products_on_real_layers(problem, threaded):
+    """As conv.py meets them (no threshold changed): large images (a (64, 3, 32, 32) layer and its
+    dilated twin, 13 output channels), small ones in one matrix a chunk, groups, and Winograd with
+    16 and 24 channels; tiles overlapping at the edges of every product."""
+    with threaded_kernels(threaded), chunk_bytes(1 if threaded else 1 << 30):
+        _check_against_reference(np.float32, problem, True)
+
+
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
 def test_non_finite_inputs_give_the_gemm_weight_gradient(bad):
     """An inf or NaN in x's last column (seen only by the taps that reach it): the taps that never
