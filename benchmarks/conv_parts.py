@@ -14,8 +14,8 @@ bench_kernels.median_ms) so that a change in the machine's load hits them alike;
 A pass timed alone finds its inputs in cache, so the parts add up to less than the whole call:
 the difference is what the passes cost each other (cache misses, Python between them). The
 products run through thin.product and thin.product_t as conv.py calls them (register tiles for
-thin matrices, else BLAS), except the weight gradient's for small images, in NumPy's BLAS
-(np.matmul, the library conv.py calls from compiled code).
+thin matrices, else NumPy's BLAS, the library conv.py calls from compiled code); Winograd's dU
+products in np.matmul (the same BLAS).
 """
 import argparse
 
@@ -116,7 +116,7 @@ def im2col_parts(x, w, gy, stride, padding, dilation):
             im2col.nchw_to_rows(g[start:stop], rows[:, :pixels * m])
 
         def gw_products(start, stop, m):
-            np.matmul(cols[0, :, :pixels * m], rows[:, :pixels * m].T, out=gw)
+            thin.product_t(cols[0], rows, 0.0, gw, pixels * m)
 
         def gx_products(start, stop, m):
             thin.product(w_t, rows, cols[0], pixels * m)
@@ -160,7 +160,9 @@ def winograd_parts(x, w, gy, padding):
         winograd.input_transform(x[start:stop], *padding, th, tw, v_flat)
 
     def products(start, stop, p):
-        np.matmul(u, tiles(v_flat, c, p), out=tiles(m_flat, o, p))
+        v, m = tiles(v_flat, c, p), tiles(m_flat, o, p)
+        for xi in range(16):
+            thin.product(u[xi], v[xi], m[xi], p)
 
     def output_transform(start, stop, p):
         winograd.output_transform(m_flat, bias, th, tw, y[start:stop])
@@ -175,7 +177,9 @@ def winograd_parts(x, w, gy, padding):
         np.matmul(tiles(m_flat, p, o).transpose(0, 2, 1), tiles(v_flat, p, c), out=du)
 
     def dv_products(start, stop, p):
-        np.matmul(tiles(m_flat, p, o), u, out=tiles(v_flat, p, c))
+        dm, dv = tiles(m_flat, p, o), tiles(v_flat, p, c)
+        for xi in range(16):
+            thin.product(dm[xi], u[xi], dv[xi], c)
 
     def gx_transform(start, stop, p):
         winograd.input_transform_adjoint_tile_major(v_flat, *padding, th, tw, gx[start:stop])
